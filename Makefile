@@ -1,0 +1,36 @@
+# scf-ledger developer entry points. Everything installs into .venv from PyPI;
+# a fresh machine needs only python3.11, pip and gcc.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HYPOTHESIS_PROFILE ?= ci
+
+.PHONY: venv test demo bench clean vectors
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# pytest exits 5 when it collected no tests: that is a failure, never a pass.
+test: $(STAMP)
+	@HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(BIN)/python -m pytest -q tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+demo: $(STAMP)
+	$(BIN)/python -m cli.demo
+
+bench: $(STAMP)
+	$(BIN)/python bench/codec_crypto.py
+
+vectors: $(STAMP)
+	$(BIN)/python tests/vectors/generate_transactions.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

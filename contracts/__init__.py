@@ -1,0 +1,1 @@
+"""Deterministic financing contracts (see docs/; arrives with the Contracts issues)."""

@@ -1,0 +1,1 @@
+"""Genesis documents and their loader."""

@@ -1,0 +1,1 @@
+"""scf-ledger: the pure, deterministic core (formats, crypto, Merkle lists)."""

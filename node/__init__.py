@@ -1,0 +1,1 @@
+"""The async node shell: the only place with network and disk I/O."""
