@@ -1,11 +1,16 @@
-"""Entry point of the `scf` command."""
+"""Entry point of the `scf` command: one click group, one module per command group."""
 
 from __future__ import annotations
 
 import click
+
+from cli.tx import tx
 
 
 @click.group()
 @click.version_option(package_name="scf-ledger", prog_name="scf")
 def cli() -> None:
     """scf-ledger: a permissioned BFT ledger for supply chain finance."""
+
+
+cli.add_command(tx)
