@@ -68,6 +68,15 @@ def decode(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Value:
     return value
 
 
+def depth_of(value: Any) -> int:
+    """Nesting depth as the limit counts it: a scalar is 0, `[1]` is 1."""
+    if isinstance(value, dict):
+        return 1 + max((depth_of(item) for item in value.values()), default=0)
+    if isinstance(value, (list, tuple)):
+        return 1 + max((depth_of(item) for item in value), default=0)
+    return 0
+
+
 def _unpack(data: bytes) -> Value:
     try:
         return msgpack.unpackb(

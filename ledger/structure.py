@@ -130,7 +130,14 @@ class ListOf(Field):
 
 @dataclass(frozen=True)
 class StrMap(Field):
-    """A map with str keys holding any codec value (contract arguments)."""
+    """A map with str keys holding any codec value (contract arguments).
+
+    `max_depth` is the nesting the map may have where it sits: the codec's
+    limit counts from the outermost value, so a map nested two levels deep in
+    its structure may itself be at most `MAX_DEPTH - 2` deep.
+    """
+
+    max_depth: int = codec.MAX_DEPTH
 
     def load(self, value: Any, path: str) -> dict[str, Any]:
         if type(value) is not dict:
@@ -141,6 +148,10 @@ class StrMap(Field):
         if not isinstance(value, dict):
             raise _mismatch(path, "map", value)
         codec.encode(value)  # raises CODEC_* for anything the codec refuses
+        if codec.depth_of(value) > self.max_depth:
+            raise LedgerError(
+                Code.CODEC_TOO_DEEP, f"{path}: nested deeper than {self.max_depth} here"
+            )
         return dict(value)
 
 

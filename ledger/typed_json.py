@@ -13,6 +13,7 @@ encoding of the decoded value.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ledger import codec
@@ -36,6 +37,24 @@ def to_json(value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
         return {"map": {key: to_json(value[key]) for key in sorted(value)}}
     raise LedgerError(Code.CODEC_UNSUPPORTED_TYPE, f"no JSON form for {type(value).__name__}")
+
+
+def loads(text: str | bytes) -> Any:
+    """Parses JSON text holding one typed value; duplicate keys are refused."""
+    try:
+        node = json.loads(text, object_pairs_hook=_unique_object)
+    except ValueError as exc:
+        if isinstance(exc, LedgerError):
+            raise
+        raise LedgerError(Code.SCHEMA_MISMATCH, f"not JSON: {exc}") from None
+    return from_json(node)
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise LedgerError(Code.SCHEMA_MISMATCH, "a JSON object has the same key twice")
+    return dict(pairs)
 
 
 def from_json(node: Any, path: str = "$") -> Any:

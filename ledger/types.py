@@ -78,7 +78,8 @@ class Transaction(Structure):
         ("nonce", Int(0)),
         ("contract", IDENTIFIER),
         ("method", IDENTIFIER),
-        ("args", StrMap()),
+        # SignedTransaction > Transaction > args: the map sits at depth 2.
+        ("args", StrMap(max_depth=codec.MAX_DEPTH - 2)),
         ("expiry_height", Optional(Int(1))),
     )
     MAX_SIZE: ClassVar[int] = MAX_TX_SIZE
@@ -264,7 +265,8 @@ class Event(Structure):
 
     LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
         ("kind", Str(max_bytes=64, pattern=r"[a-z][a-z0-9_.]{0,63}")),
-        ("attributes", StrMap()),
+        # Receipt > events > Event > attributes: the map sits at depth 3.
+        ("attributes", StrMap(max_depth=codec.MAX_DEPTH - 3)),
     )
 
 

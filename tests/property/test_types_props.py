@@ -74,3 +74,28 @@ def test_typed_json_rejects(node: Any) -> None:
     with pytest.raises(LedgerError) as caught:
         from_json(node)
     assert caught.value.code in (Code.SCHEMA_MISMATCH, Code.CODEC_INT_OUT_OF_RANGE)
+
+
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ('{"map": {"a": {"int": "1"}, "a": {"int": "2"}}}', Code.SCHEMA_MISMATCH),
+        ('{"str": "\\ud800"}', Code.CODEC_INVALID_UTF8),
+        ('{"int": "+1"}', Code.SCHEMA_MISMATCH),
+        ('{"int": " 1"}', Code.SCHEMA_MISMATCH),
+        ("{not json", Code.SCHEMA_MISMATCH),
+    ],
+)
+def test_typed_json_text_rejects(text: str, code: Code) -> None:
+    from ledger.typed_json import loads
+
+    with pytest.raises(LedgerError) as caught:
+        loads(text)
+    assert caught.value.code is code
+
+
+def test_typed_json_text_round_trip() -> None:
+    from ledger.typed_json import loads
+
+    assert loads('{"map": {"b": {"bytes": "00ff"}, "a": {"list": [{"nil": null}]}}}') == {
+        "a": [None], "b": b"\x00\xff"}

@@ -163,3 +163,26 @@ def test_roots_and_hashes_are_domain_separated() -> None:
     header = _header()
     assert header.hash != signed.tx_id and Block(header, (), None).hash == header.hash
     assert receipt.succeeded and not Receipt(signed.tx_id, "FORBIDDEN", "no", ()).succeeded
+
+
+def test_args_depth_limit_counts_from_the_signed_transaction() -> None:
+    """The deepest args a Transaction accepts still encode as a signed tx."""
+    deepest: object = 1
+    for _ in range(29):
+        deepest = [deepest]
+    signed = _tx(args={"a": deepest}).sign(KEY)  # args map has depth 30
+    assert SignedTransaction.decode(signed.encode()) == signed
+    with pytest.raises(LedgerError) as caught:
+        _tx(args={"a": [deepest]})
+    assert caught.value.code is Code.CODEC_TOO_DEEP
+
+
+def test_event_attributes_depth_limit() -> None:
+    deepest: object = 1
+    for _ in range(28):
+        deepest = [deepest]
+    receipt = Receipt(H, "OK", "", (Event("x", {"a": deepest}),))
+    assert Receipt.decode(receipt.encode()) == receipt
+    with pytest.raises(LedgerError) as caught:
+        Event("x", {"a": [deepest]})
+    assert caught.value.code is Code.CODEC_TOO_DEEP
