@@ -68,6 +68,9 @@ class Tag(Enum):
     COMMIT = b"scf/hash/commit/v1"
     RECEIPT = b"scf/hash/receipt/v1"
     VALIDATOR_SET = b"scf/hash/validator-set/v1"
+    SMT_LEAF = b"scf/hash/smt-leaf/v1"
+    SMT_NODE = b"scf/hash/smt-node/v1"
+    GENESIS = b"scf/hash/genesis/v1"
 
 
 def tagged_hash(tag: Tag, data: bytes) -> bytes:

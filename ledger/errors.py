@@ -45,6 +45,41 @@ class Code(StrEnum):
     MERKLE_BAD_HASH_LENGTH = "MERKLE_BAD_HASH_LENGTH"
     MERKLE_BAD_TREE_SIZE = "MERKLE_BAD_TREE_SIZE"
 
+    # state tree
+    STATE_PROOF_INVALID = "STATE_PROOF_INVALID"
+    STATE_VERSION_NOT_FOUND = "STATE_VERSION_NOT_FOUND"
+    STATE_VERSION_INVALID = "STATE_VERSION_INVALID"
+    STATE_KEY_TOO_LARGE = "STATE_KEY_TOO_LARGE"
+    STATE_VALUE_TOO_LARGE = "STATE_VALUE_TOO_LARGE"
+    STATE_NODE_MISSING = "STATE_NODE_MISSING"
+
+    # store: the key-value layer under the chain (ledger/store/)
+    STORE_BAD_KEY = "STORE_BAD_KEY"
+    STORE_LOCKED = "STORE_LOCKED"
+    STORE_NOT_FOUND = "STORE_NOT_FOUND"
+    STORE_CORRUPTED = "STORE_CORRUPTED"
+    STORE_IO_ERROR = "STORE_IO_ERROR"
+    STORE_CLOSED = "STORE_CLOSED"
+
+    # ledger core: genesis, members, validators
+    INVALID_GENESIS = "INVALID_GENESIS"
+    INVALID_VALIDATOR_SET = "INVALID_VALIDATOR_SET"
+    KEY_IN_USE = "KEY_IN_USE"
+
+    # state transition: a block that breaks these is rejected whole
+    INVALID_BLOCK = "INVALID_BLOCK"
+    UNKNOWN_SENDER = "UNKNOWN_SENDER"
+    BAD_NONCE = "BAD_NONCE"
+    TX_EXPIRED = "TX_EXPIRED"
+
+    # state transition: these fail the transaction (failed receipt, nonce used)
+    MEMBER_FROZEN = "MEMBER_FROZEN"
+    UNKNOWN_CONTRACT = "UNKNOWN_CONTRACT"
+    UNKNOWN_METHOD = "UNKNOWN_METHOD"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    FORBIDDEN = "FORBIDDEN"
+    CONTRACT_BUG = "CONTRACT_BUG"
+
 
 class LedgerError(Exception):
     """A failure with a stable `code` for machines and a `message` for people."""

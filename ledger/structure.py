@@ -62,6 +62,14 @@ class Int(Field):
 
 
 @dataclass(frozen=True)
+class Bool(Field):
+    def load(self, value: Any, path: str) -> bool:
+        if type(value) is not bool:
+            raise _mismatch(path, "bool", value)
+        return value
+
+
+@dataclass(frozen=True)
 class Bytes(Field):
     size: int | None = None  # exact size; None: any size up to `max_size`
     max_size: int = 1 << 20

@@ -1,0 +1,61 @@
+"""Writes genesis/examples/consortium.json, the example consortium.
+
+Six members (a supplier, a core enterprise, two banks, a warehouse, an
+auditor) and four validators run by the core enterprise, both banks and the
+auditor. Keys come from genesis/demo_keys.py: public and insecure, for demos
+and tests only. Run: python genesis/examples/make_consortium.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from genesis.demo_keys import demo_key
+
+OUTPUT = Path(__file__).with_name("consortium.json")
+CHAIN_ID = "scf-demo"
+GENESIS_TIME_MS = 1_795_392_000_000  # 2026-11-23T00:00:00Z
+
+MEMBERS = [
+    ("SUPPLIER-01", "Shenzhen Precision Parts Co., Ltd.", ["supplier"]),
+    ("CORE-01", "Core Electronics Manufacturing Group", ["core_enterprise", "operator"]),
+    ("BANK-A", "Bank A Supply Chain Finance", ["financier", "operator"]),
+    ("BANK-B", "Bank B Trade Finance", ["financier", "operator"]),
+    ("WAREHOUSE-01", "Bonded Logistics Warehouse No. 1", ["warehouse"]),
+    ("AUDITOR-01", "Independent Audit Partners", ["auditor", "operator"]),
+]
+VALIDATORS = ["CORE-01", "BANK-A", "BANK-B", "AUDITOR-01"]
+
+
+def document() -> dict[str, Any]:
+    return {
+        "format": 1,
+        "chain_id": CHAIN_ID,
+        "genesis_time_ms": GENESIS_TIME_MS,
+        "consensus": {"timeout_propose_ms": 3000, "timeout_prevote_ms": 1000,
+                      "timeout_precommit_ms": 1000, "timeout_increase_ms": 500,
+                      "max_block_txs": 1000, "max_block_bytes": 4194304},
+        "governance": {"operator_quorum": 3},
+        "members": [
+            {"id": member_id, "name": name, "roles": roles,
+             "keys": [demo_key(member_id).public_key.hex()]}
+            for member_id, name, roles in MEMBERS
+        ],
+        "validators": [
+            {"member": member_id, "public_key": demo_key(f"{member_id}/validator").public_key.hex(),
+             "power": 1}
+            for member_id in VALIDATORS
+        ],
+        "contracts": {},
+    }
+
+
+def render() -> str:
+    return json.dumps(document(), indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    OUTPUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUTPUT}")
