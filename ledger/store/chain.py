@@ -1,0 +1,207 @@
+"""The chain on a key-value store: blocks, certificates, receipts, state.
+
+`ChainStore` is the only writer of a node's ledger data. Each block is
+committed with `append` as ONE synced write batch holding the block, the
+commit certificate that finalised it, the tx index, the receipts, the state
+tree's new nodes and stale records, the latest-value index and the new head.
+A crash therefore leaves the old head or the new one, never a mix.
+
+Opening checks the store against the genesis it is meant to serve (format
+version, chain id, genesis hash) and says precisely what differs. An empty
+store is initialised from genesis: its state becomes version 0 of the tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ledger.certificates import validate_commit
+from ledger.errors import Code, LedgerError
+from ledger.smt import NodeKey, SparseMerkleTree, TreeUpdate
+from ledger.smt_proof import SparseMerkleProof
+from ledger.state import EmptyState, Overlay, StateReader
+from ledger.store import schema
+from ledger.store.kv import KVStore, WriteBatch
+from ledger.system_state import get_validator_set
+from ledger.transition import BlockExecution, ChainTip
+from ledger.types import Block, Commit, Receipt
+
+if TYPE_CHECKING:
+    from genesis.document import Genesis
+
+
+class _TreeNodes:
+    """The state tree's node storage, read through the schema."""
+
+    def __init__(self, kv: KVStore) -> None:
+        self._kv = kv
+
+    def get_node(self, key: NodeKey) -> bytes | None:
+        return self._kv.get(schema.state_node(key))
+
+
+class StateAt:
+    """Read-only state as of one height, through the authenticated tree."""
+
+    def __init__(self, tree: SparseMerkleTree, version: int) -> None:
+        self._tree = tree
+        self.version = version
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._tree.get(key, self.version)
+
+    def get_with_proof(self, key: bytes) -> tuple[bytes | None, SparseMerkleProof]:
+        return self._tree.get_with_proof(key, self.version)
+
+    @property
+    def root(self) -> bytes:
+        return self._tree.root_at(self.version)
+
+
+class ChainStore:
+    def __init__(self, kv: KVStore, genesis: Genesis) -> None:
+        self._kv = kv
+        self.genesis = genesis
+        self.tree = SparseMerkleTree(_TreeNodes(kv))
+        self._open()
+
+    # -- opening ---------------------------------------------------------
+
+    def _open(self) -> None:
+        stored_format = self._kv.get(schema.FORMAT)
+        if stored_format is None:
+            if next(iter(self._kv.iterate(b"")), None) is not None:
+                raise LedgerError(Code.STORE_FORMAT_MISMATCH,
+                                  "the store holds data but no format version: not a chain store")
+            self._initialise()
+            return
+        if schema.read_u64(stored_format) != schema.FORMAT_VERSION:
+            raise LedgerError(Code.STORE_FORMAT_MISMATCH,
+                              f"store format {schema.read_u64(stored_format)}, this node reads "
+                              f"format {schema.FORMAT_VERSION}: upgrade the node or re-sync")
+        chain_id = (self._kv.get(schema.CHAIN_ID) or b"").decode()
+        if chain_id != self.genesis.chain_id:
+            raise LedgerError(Code.CHAIN_MISMATCH,
+                              f"the store is for chain {chain_id!r}, genesis is {self.genesis.chain_id!r}")
+        if self._kv.get(schema.GENESIS_HASH) != self.genesis.hash:
+            raise LedgerError(Code.CHAIN_MISMATCH,
+                              f"the store was created from another genesis of chain {chain_id!r} "
+                              f"(genesis hash {self.genesis.hash.hex()[:16]}… differs)")
+
+    def _initialise(self) -> None:
+        state = Overlay(EmptyState())
+        self.genesis.build_state(state)
+        changes = state.changes()
+        update = self.tree.apply(None, 0, changes)
+        batch = WriteBatch()
+        batch.put(schema.FORMAT, schema.u64(schema.FORMAT_VERSION))
+        batch.put(schema.CHAIN_ID, self.genesis.chain_id.encode())
+        batch.put(schema.GENESIS_HASH, self.genesis.hash)
+        _put_state(batch, update, changes)
+        batch.put(schema.HEAD, schema.u64(0))
+        self._kv.write(batch, sync=True)
+
+    # -- reading ---------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return schema.read_u64(self._required(schema.HEAD, "head"))
+
+    def state(self) -> StateReader:
+        """The state at the head, from the latest-value index (fast reads)."""
+        return _LatestState(self._kv)
+
+    def state_at(self, height: int) -> StateAt:
+        if not 0 <= height <= self.height:
+            raise LedgerError(Code.BLOCK_NOT_FOUND, f"height {height} is not in 0..{self.height}")
+        return StateAt(self.tree, height)
+
+    def block(self, height: int) -> Block:
+        return Block.decode(self._required(schema.block(height), f"block {height}"))
+
+    def commit(self, height: int) -> Commit:
+        return Commit.decode(self._required(schema.commit(height), f"commit of block {height}"))
+
+    def receipts(self, height: int) -> list[Receipt]:
+        return [Receipt.decode(v) for _, v in self._kv.iterate(schema.receipts_of(height))]
+
+    def tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
+        data = self._kv.get(schema.tx_location(tx_id))
+        return None if data is None else schema.read_tx_location(data)
+
+    def block_hash(self, height: int) -> bytes:
+        return self.genesis.hash if height == 0 else self.block(height).hash
+
+    def tip(self) -> ChainTip:
+        """What the next block must extend."""
+        height = self.height
+        time_ms = self.genesis.genesis_time_ms if height == 0 else self.block(height).header.time_ms
+        validators = get_validator_set(self.state())
+        signed_tip = validators if height == 0 else get_validator_set(self.state_at(height - 1))
+        return ChainTip(self.genesis.chain_id, height, self.block_hash(height), time_ms,
+                        validators, signed_tip)
+
+    # -- the StateBackend of the transition ---------------------------------
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._kv.get(schema.latest_state(key))
+
+    def compute_update(self, changes: Mapping[bytes, bytes | None], version: int) -> TreeUpdate:
+        return self.tree.apply(version - 1, version, changes)
+
+    # -- writing ---------------------------------------------------------
+
+    def append(self, execution: BlockExecution, commit: Commit) -> None:
+        """Commits an executed block and its certificate in one synced batch."""
+        block = execution.block
+        tip = self.tip()
+        # Verify the block extends the head, and the certificate is for it
+        if block.header.height != tip.height + 1 or block.header.previous_hash != tip.block_hash:
+            raise LedgerError(Code.BLOCK_DOES_NOT_EXTEND_HEAD,
+                              f"block {block.header.height} does not extend head {tip.height}")
+        if not isinstance(execution.state_update, TreeUpdate) or \
+                execution.state_update.version != block.header.height:
+            raise LedgerError(Code.BLOCK_DOES_NOT_EXTEND_HEAD,
+                              "the state update was not computed on this store's head")
+        validate_commit(commit, chain_id=tip.chain_id, height=block.header.height,
+                        block_hash=block.hash, validators=tip.validators)
+        height = block.header.height
+        batch = WriteBatch()
+        batch.put(schema.block(height), block.encode())
+        batch.put(schema.block_height_by_hash(block.hash), schema.u64(height))
+        batch.put(schema.commit(height), commit.encode())
+        for index, (tx, receipt) in enumerate(zip(block.txs, execution.receipts)):
+            batch.put(schema.tx_location(tx.tx_id), schema.tx_location_value(height, index))
+            batch.put(schema.receipt(height, index), receipt.encode())
+        _put_state(batch, execution.state_update, execution.changes)
+        batch.put(schema.HEAD, schema.u64(height))
+        self._kv.write(batch, sync=True)
+
+    def _required(self, key: bytes, what: str) -> bytes:
+        data = self._kv.get(key)
+        if data is None:
+            code = Code.STORE_CORRUPTED if key == schema.HEAD else Code.BLOCK_NOT_FOUND
+            raise LedgerError(code, f"the store has no {what}")
+        return data
+
+
+class _LatestState:
+    def __init__(self, kv: KVStore) -> None:
+        self._kv = kv
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._kv.get(schema.latest_state(key))
+
+
+def _put_state(batch: WriteBatch, update: TreeUpdate, changes: Mapping[bytes, bytes | None]) -> None:
+    for node_key, node in update.new_nodes:
+        batch.put(schema.state_node(node_key), node)
+    for stale in update.stale:
+        batch.put(schema.stale_node(stale.stale_since_version, stale.node_key), b"")
+    for key, value in changes.items():
+        if value is None:
+            batch.delete(schema.latest_state(key))
+        else:
+            batch.put(schema.latest_state(key), value)
+

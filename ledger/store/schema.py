@@ -1,0 +1,108 @@
+"""Every storage key of a node, built here and nowhere else.
+
+Keys start with one prefix byte naming the table; heights, versions and
+indices follow as fixed-width big-endian integers, so LevelDB's bytewise
+order is numeric order and a table is one prefix scan. `FORMAT_VERSION` is
+stored in the metadata; a change to any layout here bumps it, and a node
+refuses a store of another format instead of misreading it.
+
+| prefix | key                                   | value                          |
+|--------|---------------------------------------|--------------------------------|
+| 00     | "meta/" name                          | chain id, format, genesis hash, head height |
+| 01     | height                                | Block                          |
+| 02     | block hash                            | height                         |
+| 03     | height                                | Commit that finalised the block |
+| 04     | tx id                                 | height ‖ index                 |
+| 05     | height ‖ index                        | Receipt                        |
+| 06     | version ‖ depth ‖ path                | state tree node                |
+| 07     | stale-since version ‖ node key        | (empty): pruning index         |
+| 08     | state key                             | latest value (head state)      |
+"""
+
+from __future__ import annotations
+
+from ledger.smt import NodeKey
+
+FORMAT_VERSION = 1
+
+META = b"\x00meta/"
+BLOCK = b"\x01"
+BLOCK_HEIGHT_BY_HASH = b"\x02"
+COMMIT = b"\x03"
+TX_LOCATION = b"\x04"
+RECEIPT = b"\x05"
+STATE_NODE = b"\x06"
+STALE_NODE = b"\x07"
+LATEST_STATE = b"\x08"
+
+
+def u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def u32(value: int) -> bytes:
+    return value.to_bytes(4, "big")
+
+
+def read_u64(data: bytes) -> int:
+    return int.from_bytes(data[:8], "big")
+
+
+def meta(name: str) -> bytes:
+    return META + name.encode()
+
+
+HEAD = meta("head")
+CHAIN_ID = meta("chain_id")
+FORMAT = meta("format_version")
+GENESIS_HASH = meta("genesis_hash")
+PRUNED_BELOW = meta("pruned_below")
+
+
+def block(height: int) -> bytes:
+    return BLOCK + u64(height)
+
+
+def block_height_by_hash(block_hash: bytes) -> bytes:
+    return BLOCK_HEIGHT_BY_HASH + block_hash
+
+
+def commit(height: int) -> bytes:
+    return COMMIT + u64(height)
+
+
+def tx_location(tx_id: bytes) -> bytes:
+    return TX_LOCATION + tx_id
+
+
+def tx_location_value(height: int, index: int) -> bytes:
+    return u64(height) + u32(index)
+
+
+def read_tx_location(data: bytes) -> tuple[int, int]:
+    return int.from_bytes(data[:8], "big"), int.from_bytes(data[8:12], "big")
+
+
+def receipt(height: int, index: int) -> bytes:
+    return RECEIPT + u64(height) + u32(index)
+
+
+def receipts_of(height: int) -> bytes:
+    return RECEIPT + u64(height)
+
+
+def state_node(node_key: NodeKey) -> bytes:
+    return STATE_NODE + u64(node_key.version) + node_key.depth.to_bytes(2, "big") + node_key.path
+
+
+def stale_node(stale_since_version: int, node_key: NodeKey) -> bytes:
+    return STALE_NODE + u64(stale_since_version) + state_node(node_key)[1:]
+
+
+def node_key_of_stale(key: bytes) -> tuple[int, bytes]:
+    """(stale-since version, state_node key) of a STALE_NODE key."""
+    return read_u64(key[1:9]), STATE_NODE + key[9:]
+
+
+def latest_state(state_key: bytes) -> bytes:
+    return LATEST_STATE + state_key
