@@ -126,6 +126,14 @@ class ChainStore:
     def receipts(self, height: int) -> list[Receipt]:
         return [Receipt.decode(v) for _, v in self._kv.iterate(schema.receipts_of(height))]
 
+    def raw_entry(self, height: int) -> tuple[bytes, bytes, tuple[bytes, ...]]:
+        """The stored bytes of block `height`, its commit and its receipts, as
+        an auditor re-checks them (nothing decoded, nothing trusted)."""
+        block = self._required(schema.block(height), f"block {height}")
+        commit = self._required(schema.commit(height), f"commit of block {height}")
+        receipts = tuple(v for _, v in self._kv.iterate(schema.receipts_of(height)))
+        return block, commit, receipts
+
     def tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
         data = self._kv.get(schema.tx_location(tx_id))
         return None if data is None else schema.read_tx_location(data)
