@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/codec_crypto.py
+	$(BIN)/python bench/ledger_core.py
 
 vectors: $(STAMP)
 	$(BIN)/python tests/vectors/generate_transactions.py
