@@ -60,9 +60,16 @@ class StateAt:
 
 
 class ChainStore:
-    def __init__(self, kv: KVStore, genesis: Genesis) -> None:
+    """`keep_versions`: None keeps every state version (auditors want history);
+    N keeps the state of the last N heights readable, pruning older tree nodes
+    after each append. Blocks, receipts and certificates are never pruned."""
+
+    def __init__(self, kv: KVStore, genesis: Genesis, *, keep_versions: int | None = None) -> None:
+        if keep_versions is not None and keep_versions < 1:
+            raise ValueError("keep_versions must be at least 1 (or None to keep all)")
         self._kv = kv
         self.genesis = genesis
+        self.keep_versions = keep_versions
         self.tree = SparseMerkleTree(_TreeNodes(kv))
         self._open()
 
@@ -115,7 +122,16 @@ class ChainStore:
     def state_at(self, height: int) -> StateAt:
         if not 0 <= height <= self.height:
             raise LedgerError(Code.BLOCK_NOT_FOUND, f"height {height} is not in 0..{self.height}")
+        if height < self.pruned_below:
+            raise LedgerError(Code.STATE_VERSION_NOT_FOUND,
+                              f"state at height {height} was pruned (kept from {self.pruned_below})")
         return StateAt(self.tree, height)
+
+    @property
+    def pruned_below(self) -> int:
+        """The lowest height whose state is still readable."""
+        data = self._kv.get(schema.PRUNED_BELOW)
+        return 0 if data is None else schema.read_u64(data)
 
     def block(self, height: int) -> Block:
         return Block.decode(self._required(schema.block(height), f"block {height}"))
@@ -185,6 +201,29 @@ class ChainStore:
         _put_state(batch, execution.state_update, execution.changes)
         batch.put(schema.HEAD, schema.u64(height))
         self._kv.write(batch, sync=True)
+        if self.keep_versions is not None and height - self.keep_versions + 1 > self.pruned_below:
+            self.prune(height - self.keep_versions + 1)
+
+    def prune(self, keep_from: int) -> int:
+        """Drops tree nodes only versions below `keep_from` need; returns how many.
+
+        The state at `keep_from` and every later height stays readable (and
+        provable); earlier heights give STATE_VERSION_NOT_FOUND.
+        """
+        if not 0 <= keep_from <= self.height:
+            raise LedgerError(Code.BLOCK_NOT_FOUND, f"height {keep_from} is not in 0..{self.height}")
+        batch = WriteBatch()
+        removed = 0
+        for key, _ in self._kv.iterate(schema.STALE_NODE):
+            stale_since, node = schema.node_key_of_stale(key)
+            if stale_since > keep_from:
+                break
+            batch.delete(node)
+            batch.delete(key)
+            removed += 1
+        batch.put(schema.PRUNED_BELOW, schema.u64(max(keep_from, self.pruned_below)))
+        self._kv.write(batch, sync=True)
+        return removed
 
     def _required(self, key: bytes, what: str) -> bytes:
         data = self._kv.get(key)

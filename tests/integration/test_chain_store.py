@@ -212,3 +212,39 @@ def test_two_nodes_compute_the_same_state(tmp_path: Path) -> None:
             for node in (a, b):
                 node.append(apply_block(node, node.tip(), execution.block, REGISTRY), commit)
         assert a.state_at(5).root == b.state_at(5).root == a.block(5).header.state_root
+
+
+def test_pruning_keeps_recent_state_and_all_blocks(tmp_path: Path) -> None:
+    with LevelDBStore(tmp_path / "db") as kv:
+        chain = ChainStore(kv, GENESIS, keep_versions=3)
+        for value in range(1, 7):
+            commit_block(chain, [note_tx(chain, "SUPPLIER-01", key="a", value=value)])
+        assert chain.pruned_below == 4
+        assert [_note(chain, "a", h) for h in (4, 5, 6)] == [4, 5, 6]
+        key = contract_prefix("notes") + b"a"
+        value, proof = chain.state_at(4).get_with_proof(key)
+        verify_proof(chain.block(4).header.state_root, key, value, proof)
+        with pytest.raises(LedgerError) as caught:
+            chain.state_at(3)
+        assert caught.value.code is Code.STATE_VERSION_NOT_FOUND
+        assert chain.block(1).header.height == 1 and len(chain.receipts(1)) == 1
+    with LevelDBStore(tmp_path / "db") as kv:  # pruning survives a restart
+        assert ChainStore(kv, GENESIS).pruned_below == 4
+
+
+def test_keep_all_by_default(chain: ChainStore) -> None:
+    for value in range(1, 5):
+        commit_block(chain, [note_tx(chain, "SUPPLIER-01", key="a", value=value)])
+    assert chain.pruned_below == 0 and _note(chain, "a", 1) == 1
+
+
+def test_explicit_prune_deletes_tree_nodes(chain: ChainStore) -> None:
+    for value in range(1, 7):
+        commit_block(chain, [note_tx(chain, "SUPPLIER-01", key="a", value=value)])
+    assert chain.prune(4) > 0
+    with pytest.raises(LedgerError) as caught:
+        chain.tree.get(contract_prefix("notes") + b"a", 2)  # below the marker, nodes are gone
+    assert caught.value.code in (Code.STATE_VERSION_NOT_FOUND, Code.STATE_NODE_MISSING)
+    assert chain.prune(4) == 0 and _note(chain, "a", 4) == 4
+    commit_block(chain, [note_tx(chain, "SUPPLIER-01", key="a", value=7)])
+    assert _note(chain, "a") == 7
