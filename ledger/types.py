@@ -56,7 +56,7 @@ SIGNATURE = Bytes(size=SIGNATURE_SIZE)
 HEIGHT = Int(0)
 ROUND = Int(0, 2**31 - 1)
 
-#: Stands for "no such hash": the previous block of height 1, an absent commit.
+#: Stands for "no such hash": the last-commit hash of block 1, which has no last commit.
 ZERO_HASH = bytes(HASH_SIZE)
 
 
