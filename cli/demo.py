@@ -39,6 +39,9 @@ class NoContracts:
     def method(self, contract: str, name: str) -> Method | None:
         return None
 
+    def is_privileged(self, contract: str) -> bool:
+        return False
+
 
 def _tx(chain: ChainStore, member_id: str, method: str, args: dict[str, object]) -> SignedTransaction:
     key = demo_key(member_id)

@@ -1,9 +1,17 @@
 """What the state transition needs from contracts, and what it gives them.
 
-The contract engine (contracts/, issue "Contracts I") implements `Registry`;
-the transition calls a method with a `CallContext` and the decoded args. A
-method validates its arguments, reads and writes its own namespace, emits
-events, and raises `LedgerError` to fail the transaction.
+The contract engine (contracts/engine.py) implements `Registry`; the
+transition calls a method with a `CallContext` and the args. A method reads
+and writes its own namespace (`ctx.state`), may reach another contract's
+namespace through `ctx.namespace(name)` (contracts are trusted code pinned in
+genesis; products that share an asset, such as an invoice's lien, coordinate
+through the owning module's functions), emits events, and raises
+`LedgerError` to fail the transaction. Every write lands in the
+transaction's scratch overlay, so a failure undoes all of them.
+
+System records (`sys/`: members, keys, validators, parameters) are readable
+by all through `ctx.system`; only privileged contracts (governance) get
+`ctx.system_writer`.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ledger.accounts import Member
-from ledger.state import Namespace, StateReader
+from ledger.state import Namespace, Overlay, StateReader
 from ledger.types import Event
 
 
@@ -27,10 +35,16 @@ class CallContext:
     sender_key: bytes
     state: Namespace
     system: StateReader
+    scratch: Overlay = field(repr=False)
+    system_writer: Overlay | None = field(default=None, repr=False)
     events: list[Event] = field(default_factory=list)
 
     def emit(self, kind: str, attributes: dict[str, Any]) -> None:
         self.events.append(Event(kind, attributes))
+
+    def namespace(self, contract: str) -> Namespace:
+        """Another contract's namespace, in this transaction's scratch overlay."""
+        return Namespace(self.scratch, contract_prefix(contract))
 
 
 Method = Callable[[CallContext, dict[str, Any]], None]
@@ -40,6 +54,8 @@ class Registry(Protocol):
     def has_contract(self, contract: str) -> bool: ...
 
     def method(self, contract: str, name: str) -> Method | None: ...
+
+    def is_privileged(self, contract: str) -> bool: ...
 
 
 def contract_prefix(contract: str) -> bytes:

@@ -175,7 +175,8 @@ def apply_tx(state: Overlay, signed: SignedTransaction, context: TxContext, regi
     tx_id = signed.tx_id
     scratch = state.child()
     call = CallContext(context.chain_id, context.height, context.time_ms, tx_id, member,
-                       tx.sender, Namespace(scratch, contract_prefix(tx.contract)), scratch)
+                       tx.sender, Namespace(scratch, contract_prefix(tx.contract)), scratch,
+                       scratch, scratch if registry.is_privileged(tx.contract) else None)
     try:
         if member.frozen:
             raise LedgerError(Code.MEMBER_FROZEN, f"member {member.member_id} is frozen")

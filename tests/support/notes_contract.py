@@ -50,3 +50,6 @@ class NotesRegistry:
 
     def method(self, contract: str, name: str) -> Method | None:
         return self.METHODS.get(name) if contract == "notes" else None
+
+    def is_privileged(self, contract: str) -> bool:
+        return False
