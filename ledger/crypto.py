@@ -64,6 +64,7 @@ class Tag(Enum):
     TX_SIGN = b"scf/sign/tx/v1"
     TX_ID = b"scf/hash/tx/v1"
     VOTE_SIGN = b"scf/sign/vote/v1"
+    PROPOSAL_SIGN = b"scf/sign/proposal/v1"
     BLOCK_HEADER = b"scf/hash/block-header/v1"
     COMMIT = b"scf/hash/commit/v1"
     RECEIPT = b"scf/hash/receipt/v1"

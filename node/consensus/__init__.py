@@ -1,0 +1,1 @@
+"""Tendermint consensus as a sans-I/O state machine, and its guarded signer."""
