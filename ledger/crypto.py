@@ -72,6 +72,8 @@ class Tag(Enum):
     SMT_LEAF = b"scf/hash/smt-leaf/v1"
     SMT_NODE = b"scf/hash/smt-node/v1"
     GENESIS = b"scf/hash/genesis/v1"
+    ARCHIVE_HEADER = b"scf/hash/archive-header/v1"
+    ARCHIVE = b"scf/hash/archive/v1"
 
 
 def tagged_hash(tag: Tag, data: bytes) -> bytes:

@@ -89,6 +89,10 @@ class Code(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     CONTRACT_BUG = "CONTRACT_BUG"
 
+    # archive: exporting and importing the chain (ledger/archive.py)
+    ARCHIVE_CORRUPTED = "ARCHIVE_CORRUPTED"
+    ARCHIVE_MISMATCH = "ARCHIVE_MISMATCH"
+
 
 class LedgerError(Exception):
     """A failure with a stable `code` for machines and a `message` for people."""
