@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cli.invoice import invoice
 from cli.tx import tx
 
 
@@ -14,3 +15,4 @@ def cli() -> None:
 
 
 cli.add_command(tx)
+cli.add_command(invoice)
