@@ -15,7 +15,7 @@ from ledger.crypto import verify_signature
 from ledger.errors import Code, LedgerError
 from node.consensus.safety import GuardedSigner, LastSigned, Step
 from node.runtime.sign_store import FileSignStore, encode_record
-from tests.runtime.crash_signer import KEY_NAME, next_position, sign_bytes_at
+from tests.runtime.crash_signer import KEY_NAME, sign_bytes_at
 from tests.runtime.kill import KillPlan, run_and_kill
 
 KEY = demo_key("v")
@@ -212,8 +212,11 @@ def test_a_signer_killed_at_random_moments_never_has_a_record_behind_its_signatu
             continue
         assert record is not None, f"{where}: signatures were printed but no record is stored"
         last_position, last_signature = printed[-1]
-        assert record.position in (last_position, next_position(*last_position)), (
-            f"{where}: stored {record.position}, last printed {last_position}")
+        # Never behind a released signature. It may be ahead: a child can save and be
+        # killed before printing, and the next child starts from that record, so saved
+        # but unreleased steps can accumulate over several cycles.
+        assert record.position >= last_position, (
+            f"{where}: stored {record.position} is behind the last printed {last_position}")
         assert verify_signature(key.public_key, sign_bytes_at(*record.position), record.signature)
         if record.position == last_position:
             assert record.signature.hex() == last_signature, f"{where}: another signature"
