@@ -4,6 +4,13 @@ Six members (a supplier, a core enterprise, two banks, a warehouse, an
 auditor) and four validators run by the core enterprise, both banks and the
 auditor. Keys come from genesis/demo_keys.py: public and insecure, for demos
 and tests only. Run: python genesis/examples/make_consortium.py
+
+The `contracts` map pins the SHA-256 of the source of every production
+contract module and of the contracts/ modules they import
+(genesis/contract_pins.py). ANY edit to one of those files changes its pin,
+and with it the genesis hash: re-run `python genesis/examples/make_consortium.py`
+after changing a contract (tests/unit/test_genesis.py and
+tests/contracts/test_contract_pins.py fail until you do).
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from contracts.registry import CONTRACT_MODULES
+from genesis.contract_pins import compute_contract_pins
 from genesis.demo_keys import demo_key
 
 OUTPUT = Path(__file__).with_name("consortium.json")
@@ -48,7 +57,7 @@ def document() -> dict[str, Any]:
              "power": 1}
             for member_id in VALIDATORS
         ],
-        "contracts": {},
+        "contracts": compute_contract_pins(CONTRACT_MODULES),
     }
 
 

@@ -2,9 +2,14 @@
 
 `ChainStore` is the only writer of a node's ledger data. Each block is
 committed with `append` as ONE synced write batch holding the block, the
-commit certificate that finalised it, the tx index, the receipts, the state
-tree's new nodes and stale records, the latest-value index and the new head.
-A crash therefore leaves the old head or the new one, never a mix.
+commit certificate that finalised it, the tx index, the receipts, the event
+index, the state tree's new nodes and stale records, the latest-value index
+and the new head. A crash therefore leaves the old head or the new one, never
+a mix.
+
+The event index lists, per subject ("member:<id>", "invoice:<fp hex>", ...),
+the events of successful receipts whose `subjects` attribute names it:
+`events_for(subject, after=..., limit=...)`, in chain order, paginated.
 
 Opening checks the store against the genesis it is meant to serve (format
 version, chain id, genesis hash) and says precisely what differs. An empty
@@ -14,6 +19,7 @@ store is initialised from genesis: its state becomes version 0 of the tree.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ledger.certificates import validate_commit
@@ -25,10 +31,29 @@ from ledger.store import schema
 from ledger.store.kv import KVStore, WriteBatch
 from ledger.system_state import get_validator_set
 from ledger.transition import BlockExecution, ChainTip
-from ledger.types import Block, Commit, Receipt
+from ledger.types import Block, Commit, Event, Receipt
 
 if TYPE_CHECKING:
     from genesis.document import Genesis
+
+
+MAX_EVENTS_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    """One event of a successful transaction, where it sits in the chain."""
+
+    height: int
+    tx_index: int
+    event_index: int
+    tx_id: bytes
+    event: Event
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        """The cursor to pass as `after` for the next page."""
+        return self.height, self.tx_index, self.event_index
 
 
 class _TreeNodes:
@@ -154,6 +179,38 @@ class ChainStore:
         data = self._kv.get(schema.tx_location(tx_id))
         return None if data is None else schema.read_tx_location(data)
 
+    def events_for(self, subject: str, *, after: tuple[int, int, int] | None = None,
+                   limit: int = 100) -> list[IndexedEvent]:
+        """Up to `limit` events naming `subject`, in chain order, after the
+        position `after` (exclusive; None: from the start)."""
+        if type(limit) is not int or not 1 <= limit <= MAX_EVENTS_PAGE:
+            raise LedgerError(Code.INVALID_ARGUMENT, f"limit: an int from 1 to {MAX_EVENTS_PAGE}")
+        if not schema.is_indexable_subject(subject):
+            raise LedgerError(Code.INVALID_ARGUMENT,
+                              f"subject: a str of 1 to {schema.MAX_SUBJECT_BYTES} UTF-8 bytes")
+        prefix = schema.event_subject(subject)
+        # Every key under the prefix has the same length, so the least key
+        # above `after`'s is that key followed by a zero byte.
+        start = None if after is None else schema.event_index(subject, *after) + b"\x00"
+        found: list[IndexedEvent] = []
+        receipts: dict[tuple[int, int], Receipt] = {}
+        for key, tx_id in self._kv.iterate(prefix, start=start):
+            height, tx_index, event_index = schema.read_event_index(key)
+            receipt = receipts.get((height, tx_index))
+            if receipt is None:
+                data = self._required(schema.receipt(height, tx_index),
+                                      f"receipt {height}/{tx_index} of the event index")
+                receipt = receipts[(height, tx_index)] = Receipt.decode(data)
+            if event_index >= len(receipt.events):
+                raise LedgerError(Code.STORE_CORRUPTED, f"the event index names event "
+                                  f"{event_index} of receipt {height}/{tx_index}, which has "
+                                  f"{len(receipt.events)}")
+            found.append(IndexedEvent(height, tx_index, event_index, tx_id,
+                                      receipt.events[event_index]))
+            if len(found) == limit:
+                break
+        return found
+
     def block_hash(self, height: int) -> bytes:
         return self.genesis.hash if height == 0 else self.block(height).hash
 
@@ -198,6 +255,7 @@ class ChainStore:
         for index, (tx, receipt) in enumerate(zip(block.txs, execution.receipts)):
             batch.put(schema.tx_location(tx.tx_id), schema.tx_location_value(height, index))
             batch.put(schema.receipt(height, index), receipt.encode())
+            _put_event_index(batch, height, index, receipt)
         _put_state(batch, execution.state_update, execution.changes)
         batch.put(schema.HEAD, schema.u64(height))
         self._kv.write(batch, sync=True)
@@ -252,3 +310,15 @@ def _put_state(batch: WriteBatch, update: TreeUpdate, changes: Mapping[bytes, by
         else:
             batch.put(schema.latest_state(key), value)
 
+
+def _put_event_index(batch: WriteBatch, height: int, tx_index: int, receipt: Receipt) -> None:
+    """Index entries for the events of a successful receipt, by each subject."""
+    if not receipt.succeeded:
+        return
+    for event_index, event in enumerate(receipt.events):
+        subjects = event.attributes.get("subjects")
+        if type(subjects) is not list:
+            continue
+        for subject in subjects:
+            if schema.is_indexable_subject(subject):
+                batch.put(schema.event_index(subject, height, tx_index, event_index), receipt.tx_id)

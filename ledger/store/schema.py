@@ -17,6 +17,16 @@ refuses a store of another format instead of misreading it.
 | 06     | version ‖ depth ‖ path                | state tree node                |
 | 07     | stale-since version ‖ node key        | (empty): pruning index         |
 | 08     | state key                             | latest value (head state)      |
+| 09     | u16 len ‖ subject ‖ height ‖ tx ‖ event | tx id (event index by subject) |
+
+Table 09 indexes the events of successful receipts by each string of their
+`subjects` attribute ("invoice:<fp hex>", "member:SUPPLIER-01", ...), so a
+member's or an invoice's history is one prefix scan, in chain order. Its
+key is the subject's UTF-8 length (u16) and bytes (1..256), then height
+(u64), tx index (u32) and event index (u32); the length prefix keeps
+"member:A" from matching "member:AB". Adding this table
+changed no existing layout; a store written before it has no entries for
+its earlier blocks (rebuild by replaying them into a fresh store).
 """
 
 from __future__ import annotations
@@ -34,6 +44,9 @@ RECEIPT = b"\x05"
 STATE_NODE = b"\x06"
 STALE_NODE = b"\x07"
 LATEST_STATE = b"\x08"
+EVENT_INDEX = b"\x09"
+
+MAX_SUBJECT_BYTES = 256
 
 
 def u64(value: int) -> bytes:
@@ -106,3 +119,31 @@ def node_key_of_stale(key: bytes) -> tuple[int, bytes]:
 
 def latest_state(state_key: bytes) -> bytes:
     return LATEST_STATE + state_key
+
+
+def event_subject(subject: str) -> bytes:
+    """The prefix of every index entry of one subject (see `is_indexable_subject`)."""
+    data = subject.encode("utf-8")
+    return EVENT_INDEX + len(data).to_bytes(2, "big") + data
+
+
+def event_index(subject: str, height: int, tx_index: int, event_index: int) -> bytes:
+    return event_subject(subject) + u64(height) + u32(tx_index) + u32(event_index)
+
+
+def read_event_index(key: bytes) -> tuple[int, int, int]:
+    """(height, tx index, event index) of an EVENT_INDEX key."""
+    tail = key[-16:]
+    return (int.from_bytes(tail[:8], "big"), int.from_bytes(tail[8:12], "big"),
+            int.from_bytes(tail[12:], "big"))
+
+
+def is_indexable_subject(subject: object) -> bool:
+    """A str of 1 to MAX_SUBJECT_BYTES UTF-8 bytes (others are not indexed)."""
+    if type(subject) is not str:
+        return False
+    try:
+        size = len(subject.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    return 0 < size <= MAX_SUBJECT_BYTES
