@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.invoice import invoice
+from cli.quote import quote
 from cli.tx import tx
 
 
@@ -16,3 +17,4 @@ def cli() -> None:
 
 cli.add_command(tx)
 cli.add_command(invoice)
+cli.add_command(quote)
