@@ -28,6 +28,8 @@ from contracts.engine import Contract, ContractRegistry
 PRODUCTION_CONTRACTS: tuple[tuple[str, str], ...] = (
     ("governance", "contracts.governance"),
     ("invoices", "contracts.invoices"),
+    ("factoring", "contracts.factoring"),
+    ("dynamic_discounting", "contracts.dynamic_discounting"),
 )
 #: The only contracts that may write system records (members, keys, params).
 PRIVILEGED = frozenset({"governance"})
