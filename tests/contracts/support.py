@@ -107,7 +107,10 @@ class Call:
 
 
 class ContractChain:
-    """A fresh in-memory chain of the example consortium running REGISTRY."""
+    """A fresh in-memory chain of the example consortium running `registry`
+    (REGISTRY here; subclasses set their own)."""
+
+    registry: ContractRegistry = REGISTRY
 
     def __init__(self) -> None:
         self.store = ChainStore(MemoryStore(), GENESIS)
@@ -136,10 +139,10 @@ class ContractChain:
             self.store, tip, txs, time_ms=tip.time_ms + step_ms,
             proposer=VALIDATOR_KEYS[tip.height % 4].public_key,
             last_commit=None if tip.height == 0 else self.store.commit(tip.height),
-            registry=REGISTRY, max_txs=1000)
+            registry=self.registry, max_txs=1000)
         if left_out:
             raise AssertionError(f"transactions left out of the block: {left_out}")
-        validated = apply_block(self.store, tip, built.block, REGISTRY)
+        validated = apply_block(self.store, tip, built.block, self.registry)
         commit = make_commit(chain_id=GENESIS.chain_id, height=built.block.header.height,
                              round=0, block_hash=built.block.hash, signers=VALIDATOR_KEYS[:3])
         self.store.append(validated, commit)

@@ -20,22 +20,15 @@ from contracts.calendar import block_date, format_date, parse_date
 from contracts.engine import ContractRegistry
 from contracts.repayment import ACKNOWLEDGED, PENDING, Payment, get_payment
 from contracts.terms import dynamic_discount, factoring_terms, penalty_interest
-from genesis.demo_keys import demo_key
-from ledger.accounts import next_nonce
-from ledger.block_builder import build_block
-from ledger.certificates import make_commit
-from ledger.transition import apply_block
-from ledger.types import Receipt, SignedTransaction, Transaction
+from ledger.types import Receipt
 from tests.contracts.support import (
     DAY_MS,
-    GENESIS,
     TESTFIN,
     Call,
     ContractChain,
     fingerprint_of,
     invoice_args,
 )
-from tests.support.chain import VALIDATOR_KEYS
 
 REGISTRY = ContractRegistry([invoices.CONTRACT, factoring.CONTRACT, dd.CONTRACT, TESTFIN])
 F, DD = "factoring", "dynamic_discounting"
@@ -46,29 +39,7 @@ FACE = 100_000_000
 class FinanceChain(ContractChain):
     """ContractChain running REGISTRY (invoices, factoring, dynamic discounting, testfin)."""
 
-    def run(self, calls: list[Call], *, step_ms: int = 1000) -> list[Receipt]:
-        nonces: dict[str, int] = {}
-        txs: list[SignedTransaction] = []
-        for call in calls:
-            key = demo_key(call.member)
-            nonce = nonces.get(call.member, next_nonce(self.state, key.public_key))
-            nonces[call.member] = nonce + 1
-            txs.append(Transaction(GENESIS.chain_id, key.public_key, nonce, call.contract,
-                                   call.method, call.args).sign(key))
-        tip = self.store.tip()
-        built, left_out = build_block(
-            self.store, tip, txs, time_ms=tip.time_ms + step_ms,
-            proposer=VALIDATOR_KEYS[tip.height % 4].public_key,
-            last_commit=None if tip.height == 0 else self.store.commit(tip.height),
-            registry=REGISTRY, max_txs=1000)
-        if left_out:
-            raise AssertionError(f"transactions left out of the block: {left_out}")
-        validated = apply_block(self.store, tip, built.block, REGISTRY)
-        commit = make_commit(chain_id=GENESIS.chain_id, height=built.block.header.height,
-                             round=0, block_hash=built.block.hash, signers=VALIDATOR_KEYS[:3])
-        self.store.append(validated, commit)
-        self.last_changes = dict(validated.changes)
-        return list(validated.receipts)
+    registry = REGISTRY
 
     @property
     def today(self) -> str:
