@@ -1,0 +1,64 @@
+"""Proof that a validator equivocated: two signed messages for one step.
+
+A correct validator signs at most one prevote, one precommit and (as
+proposer) one proposal per (height, round); its guarded signer enforces it.
+Two different ones, both validly signed, are self-contained proof of
+misbehaviour that anyone can re-check with the validator's public key. The
+core records evidence (`RecordEvidence`) and keeps counting only the first
+message; what to do with evidence (report it, slash, exclude the validator by
+governance) is outside consensus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Union
+
+from ledger.structure import Field, Nested, Structure
+from ledger.types import SIGNATURE
+from node.consensus.messages import Proposal, SignedVote
+
+
+@dataclass(frozen=True, slots=True)
+class VoteEquivocation(Structure):
+    """Two different votes of one validator for one (height, round, type)."""
+
+    first: SignedVote
+    second: SignedVote
+
+    LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
+        ("first", Nested(SignedVote)),
+        ("second", Nested(SignedVote)),
+    )
+
+    @property
+    def offender(self) -> bytes:
+        return self.first.vote.validator
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalEquivocation(Structure):
+    """Two different proposals of one proposer for one (height, round).
+
+    The blocks are left out: the signed proposals name them by hash, which
+    is all the proof needs.
+    """
+
+    first: Proposal
+    first_signature: bytes
+    second: Proposal
+    second_signature: bytes
+
+    LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
+        ("first", Nested(Proposal)),
+        ("first_signature", SIGNATURE),
+        ("second", Nested(Proposal)),
+        ("second_signature", SIGNATURE),
+    )
+
+    @property
+    def offender(self) -> bytes:
+        return self.first.proposer
+
+
+Evidence = Union[VoteEquivocation, ProposalEquivocation]
