@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from contracts.terms import dynamic_discount, factoring_terms
-from ledger.einvoice import format_amount
+from ledger.money import format_amount
 from ledger.errors import LedgerError
 
 EXIT_REFUSED = 3
