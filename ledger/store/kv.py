@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from ledger.errors import Code, LedgerError
 
@@ -137,6 +137,20 @@ def validate_batch(batch: object) -> WriteBatch:
             Code.STORE_BAD_KEY, f"write takes a WriteBatch, got {type(batch).__name__}"
         )
     return batch
+
+
+class ClosesOnExit:
+    """`with store:` / `with snapshot:` closes it; shared by every backend."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
 
 @runtime_checkable

@@ -37,13 +37,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import plyvel
 
 from ledger.errors import Code, LedgerError
 from ledger.store.kv import (
+    ClosesOnExit,
     WriteBatch,
     compute_prefix_end,
     validate_batch,
@@ -209,7 +209,7 @@ def _drain(
         raw.close()
 
 
-class LevelDBSnapshot:
+class LevelDBSnapshot(ClosesOnExit):
     """A LevelDB snapshot: reads see the store as of `LevelDBStore.snapshot()`."""
 
     __slots__ = ("_handle", "_raw", "_closed")
@@ -239,23 +239,12 @@ class LevelDBSnapshot:
             self._closed = True
             self._raw.close()
 
-    def __enter__(self) -> LevelDBSnapshot:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def _check(self) -> None:
         self._handle.validate_open()
         _validate_snapshot_open(self)
 
 
-class LevelDBStore:
+class LevelDBStore(ClosesOnExit):
     """A KVStore in a LevelDB directory; see the module docstring for the guarantees."""
 
     __slots__ = ("_handle",)
@@ -315,17 +304,6 @@ class LevelDBStore:
         if not self._handle.closed:
             self._handle.closed = True
             self._handle.db.close()
-
-    def __enter__(self) -> LevelDBStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _write_ops(db: Any, ops: tuple[tuple[bytes, bytes | None], ...], sync: bool) -> None:

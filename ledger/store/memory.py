@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from types import TracebackType
 
 from ledger.errors import Code, LedgerError
 from ledger.store.kv import (
+    ClosesOnExit,
     WriteBatch,
     compute_prefix_end,
     validate_batch,
@@ -115,7 +115,7 @@ def _iterate(
     return _scan(table, indices, is_closed)
 
 
-class MemorySnapshot:
+class MemorySnapshot(ClosesOnExit):
     """The store's data as of `MemoryStore.snapshot()`; closes with its store."""
 
     __slots__ = ("_table", "_closed", "_check")
@@ -143,19 +143,8 @@ class MemorySnapshot:
             self._closed = True
             self._table.pins -= 1
 
-    def __enter__(self) -> MemorySnapshot:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class MemoryStore:
+class MemoryStore(ClosesOnExit):
     """An in-memory KVStore; see the module docstring for costs and guarantees."""
 
     __slots__ = ("_table", "_closed", "_check")
@@ -203,17 +192,6 @@ class MemoryStore:
 
     def close(self) -> None:
         self._closed = True
-
-    def __enter__(self) -> MemoryStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _writable(self) -> _Table:
         """The current table, copied first if a reader has pinned it."""
