@@ -55,7 +55,7 @@ MAGIC = "scf-ledger-archive"
 TRAILER = "end"
 HEADER_TAG = Tag.ARCHIVE_HEADER.value
 DIGEST_TAG = Tag.ARCHIVE.value
-#: A block (at most 16 MiB) plus its commit and the record's framing.
+#: A block (at most 15 MiB) plus its commit and the record's framing.
 MAX_RECORD_SIZE = MAX_BLOCK_SIZE + 1024 * 1024
 MISMATCH = Code.ARCHIVE_MISMATCH
 #: Raised as they are during an import: failures of the target store, not of the archive.

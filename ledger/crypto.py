@@ -74,6 +74,7 @@ class Tag(Enum):
     GENESIS = b"scf/hash/genesis/v1"
     ARCHIVE_HEADER = b"scf/hash/archive-header/v1"
     ARCHIVE = b"scf/hash/archive/v1"
+    PEER_AUTH = b"scf/sign/peer-auth/v1"
 
 
 def tagged_hash(tag: Tag, data: bytes) -> bytes:

@@ -43,7 +43,9 @@ from ledger.structure import (
 )
 
 MAX_TX_SIZE = 64 * 1024
-MAX_BLOCK_SIZE = 16 * 1024 * 1024
+#: 15 MiB, so that a maximal block wrapped in a consensus input (proposal or
+#: certified block, with its signatures) fits one 16 MiB WAL record.
+MAX_BLOCK_SIZE = 15 * 1024 * 1024
 MAX_TXS_PER_BLOCK = 10_000
 MAX_VALIDATORS = 1_000
 MAX_EVENTS_PER_RECEIPT = 256

@@ -21,7 +21,7 @@ INT64_MIN = -(2 ** 63)
 INT64_MAX = 2 ** 63 - 1
 MAX_DEPTH = 32                      # §1.3: a scalar has depth 0, [1] depth 1
 TX_SIZE_LIMIT = 65_536              # §1.3 / §4.2
-BLOCK_SIZE_LIMIT = 16 * 1024 * 1024  # §1.3 / §5.4
+BLOCK_SIZE_LIMIT = 15 * 1024 * 1024  # §1.3 / §5.4
 DEFAULT_SIZE_LIMIT = 8 * 1024 * 1024  # §1.3 "anything else"
 
 
