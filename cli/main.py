@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from cli.invoice import invoice
+from cli.localnet import localnet_group
+from cli.node import node
 from cli.quote import quote
 from cli.tx import tx
 
@@ -18,3 +20,9 @@ def cli() -> None:
 cli.add_command(tx)
 cli.add_command(invoice)
 cli.add_command(quote)
+cli.add_command(node)
+cli.add_command(localnet_group)
+
+
+if __name__ == "__main__":
+    cli()

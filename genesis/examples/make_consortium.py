@@ -15,12 +15,11 @@ tests/contracts/test_contract_pins.py fail until you do).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from contracts.registry import CONTRACT_MODULES
-from genesis.contract_pins import compute_contract_pins
+from genesis.builder import MemberSpec, ValidatorSpec, consortium_document
+from genesis.builder import render as render_document
 from genesis.demo_keys import demo_key
 
 OUTPUT = Path(__file__).with_name("consortium.json")
@@ -39,30 +38,17 @@ VALIDATORS = ["CORE-01", "BANK-A", "BANK-B", "AUDITOR-01"]
 
 
 def document() -> dict[str, Any]:
-    return {
-        "format": 1,
-        "chain_id": CHAIN_ID,
-        "genesis_time_ms": GENESIS_TIME_MS,
-        "consensus": {"timeout_propose_ms": 3000, "timeout_prevote_ms": 1000,
-                      "timeout_precommit_ms": 1000, "timeout_increase_ms": 500,
-                      "max_block_txs": 1000, "max_block_bytes": 4194304},
-        "governance": {"operator_quorum": 3},
-        "members": [
-            {"id": member_id, "name": name, "roles": roles,
-             "keys": [demo_key(member_id).public_key.hex()]}
-            for member_id, name, roles in MEMBERS
-        ],
-        "validators": [
-            {"member": member_id, "public_key": demo_key(f"{member_id}/validator").public_key.hex(),
-             "power": 1}
-            for member_id in VALIDATORS
-        ],
-        "contracts": compute_contract_pins(CONTRACT_MODULES),
-    }
+    return consortium_document(
+        chain_id=CHAIN_ID, genesis_time_ms=GENESIS_TIME_MS,
+        members=[MemberSpec(member_id, name, tuple(roles), demo_key(member_id).public_key)
+                 for member_id, name, roles in MEMBERS],
+        validators=[ValidatorSpec(member_id, demo_key(f"{member_id}/validator").public_key)
+                    for member_id in VALIDATORS],
+        operator_quorum=3)
 
 
 def render() -> str:
-    return json.dumps(document(), indent=2) + "\n"
+    return render_document(document())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""`scf node init|start`: set up and run one member's node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from genesis.demo_keys import demo_key
+from ledger.errors import LedgerError
+from node.config import NodeConfig
+from node.home import init_home, open_home
+from node.keyfile import read_key_file
+
+EXIT_REFUSED = 2
+
+
+@click.group()
+def node() -> None:
+    """Run a member's node: `init` a home directory once, then `start` it."""
+
+
+@node.command()
+@click.option("--home", type=click.Path(path_type=Path), required=True,
+              help="Directory to create for this node.")
+@click.option("--genesis", "genesis_file", type=click.Path(exists=True, path_type=Path),
+              required=True, help="The consortium's genesis JSON.")
+@click.option("--member-id", required=True, help="This member's id in genesis.")
+@click.option("--member-key", type=click.Path(exists=True, path_type=Path),
+              help="The member's key file (scf-key/1).")
+@click.option("--validator-key", type=click.Path(exists=True, path_type=Path),
+              help="The validator key file; leave out for a follower node.")
+@click.option("--demo-keys", is_flag=True,
+              help="Use the public, INSECURE demo keys of genesis/demo_keys.py.")
+@click.option("--port", type=int, default=26600, show_default=True, help="HTTP and peer port.")
+@click.option("--peer", "peers", multiple=True, help="A peer's ws://HOST:PORT/v1/peer (repeat).")
+def init(home: Path, genesis_file: Path, member_id: str, member_key: Path | None,
+         validator_key: Path | None, demo_keys: bool, port: int, peers: tuple[str, ...]) -> None:
+    """Create a node home: config, genesis copy, key files (0600), data directory.
+
+    \b
+    Example:
+      scf node init --home ~/scf/bank-a --genesis genesis.json --member-id BANK-A \\
+          --member-key bank-a.key.json --validator-key bank-a.validator.json \\
+          --port 26601 --peer ws://core.example:26600/v1/peer
+    """
+    try:
+        if demo_keys:
+            member = demo_key(member_id)
+            validator = demo_key(f"{member_id}/validator") if validator_key is None else \
+                read_key_file(validator_key)
+        else:
+            if member_key is None:
+                raise click.UsageError("give --member-key (or --demo-keys for a demo)")
+            member = read_key_file(member_key)
+            validator = read_key_file(validator_key) if validator_key is not None else None
+        config = NodeConfig(member_id=member_id, validator=validator is not None, port=port,
+                            peers=peers)
+        init_home(home, config=config, genesis_file=genesis_file, member_key=member,
+                  validator_key=validator)
+    except LedgerError as error:
+        click.echo(f"error: {error.code.value}: {error.message}", err=True)
+        sys.exit(EXIT_REFUSED)
+    click.echo(f"initialised node {member_id} in {home}; start it with: "
+               f"scf node start --home {home}")
+
+
+@node.command()
+@click.option("--home", type=click.Path(path_type=Path), required=True,
+              help="The node's home directory (from `scf node init`).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
+              show_default=True)
+def start(home: Path, log_level: str) -> None:
+    """Run the node until SIGTERM or Ctrl-C; exits 0 after a clean stop.
+
+    After a crash, start it again: it recovers from its store and WAL, then
+    catches up from its peers.
+
+    \b
+    Example:
+      scf node start --home ~/scf/bank-a
+    """
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from node.service import Node
+
+    try:
+        node_home = open_home(home)
+        instance = Node(node_home)
+    except LedgerError as error:
+        click.echo(f"error: {error.code.value}: {error.message}", err=True)
+        sys.exit(EXIT_REFUSED)
+    asyncio.run(instance.run())

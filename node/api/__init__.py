@@ -1,0 +1,1 @@
+"""The client HTTP API of the node: request handling, limits and responses."""

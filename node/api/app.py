@@ -1,0 +1,69 @@
+"""The client API application: routes, limits and the error shape.
+
+Routes are listed once in `ROUTES` (a test checks them against docs/api.yaml).
+Limits: the body size per request (`api.max_body_bytes`), a token bucket per
+client address for every /v1 route but the peer channel (429 RATE_LIMITED
+with Retry-After), the batch size, the number of event streams, and the page
+sizes of the routes that list.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ledger.errors import Code
+from node.api import chain, events, txs
+from node.api.errors import Handler, error_middleware, error_response
+from node.api.rate_limit import RateLimiter
+from node.api.requests import NODE
+from node.metrics import CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from node.service import Node
+
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "/v1/txs", txs.post_tx),
+    ("POST", "/v1/txs/batch", txs.post_batch),
+    ("GET", "/v1/txs/{tx_id}", txs.get_tx),
+    ("GET", "/v1/blocks/latest", chain.get_latest_block),
+    ("GET", "/v1/blocks/{height}", chain.get_block),
+    ("GET", "/v1/blocks/{height}/raw", chain.get_raw_entry),
+    ("GET", "/v1/commits/{height}", chain.get_commit),
+    ("GET", "/v1/status", chain.get_status),
+    ("GET", "/v1/state/{key}", chain.get_state),
+    ("GET", "/v1/accounts/{public_key}", chain.get_account),
+    ("GET", "/v1/members/{member_id}", chain.get_member_route),
+    ("GET", "/v1/invoices/{fingerprint}", chain.get_invoice_route),
+    ("GET", "/v1/events", events.get_events),
+)
+UNLIMITED_PATHS = ("/v1/peer", "/metrics")
+
+
+def build_app(node: Node, peer_routes: Iterable[web.RouteDef]) -> web.Application:
+    limiter = RateLimiter(node.config.api.rate_per_s, node.config.api.burst)
+
+    @web.middleware
+    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in UNLIMITED_PATHS:
+            wait = limiter.check(request.remote or "unknown", time.monotonic())
+            if wait is not None:
+                return error_response(Code.RATE_LIMITED, "too many requests from this client",
+                                      retry_after_s=max(1, math.ceil(wait)))
+        return await handler(request)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=node.metrics.registry.render().encode(),
+                            headers={"Content-Type": CONTENT_TYPE})
+
+    app = web.Application(middlewares=[error_middleware, rate_limit],
+                          client_max_size=node.config.api.max_body_bytes)
+    app[NODE] = node
+    app.router.add_routes([web.route(method, path, handler) for method, path, handler in ROUTES])
+    app.router.add_get("/metrics", metrics)
+    app.router.add_routes(list(peer_routes))
+    return app

@@ -1,0 +1,68 @@
+"""GET /v1/events: committed events as server-sent events, filtered.
+
+Filters (each repeatable, any match passes): `subject=` an event subject
+("invoice:<fp hex>", "member:SUPPLIER-01", ...), `member=ID` (short for
+subject=member:ID), `invoice=FP` (subject=invoice:FP), `kind=` an event kind.
+Each SSE message has `id:` = the event's cursor `height.tx.event` and
+`data:` = the event as JSON (node/api/views.py `event_view`). A comment line
+is sent every `HEARTBEAT_S` so proxies keep the stream open. A client that
+reads too slowly gets a final `event: overflow` and is disconnected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from aiohttp import web
+
+from ledger.errors import Code, LedgerError
+from node.api.requests import node_of, bad_request
+from node.api.views import event_view
+from node.runtime.commit_feed import EventFilter
+
+HEARTBEAT_S = 15
+MAX_FILTERS = 64
+
+
+def event_filter(request: web.Request) -> EventFilter:
+    query = request.query
+    subjects = set(query.getall("subject", []))
+    subjects.update(f"member:{m}" for m in query.getall("member", []))
+    subjects.update(f"invoice:{fp}" for fp in query.getall("invoice", []))
+    kinds = set(query.getall("kind", []))
+    if len(subjects) + len(kinds) > MAX_FILTERS:
+        raise bad_request(f"at most {MAX_FILTERS} filters")
+    if any(not s or len(s) > 256 for s in subjects | kinds):
+        raise bad_request("a filter value is 1 to 256 characters")
+    return EventFilter(frozenset(subjects), frozenset(kinds))
+
+
+async def get_events(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    chosen = event_filter(request)
+    stream = node.feed.open_stream(chosen)
+    if stream is None:
+        raise LedgerError(Code.TOO_MANY_STREAMS, f"the node serves at most "
+                          f"{node.feed.max_streams} event streams; retry later")
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+    try:
+        await response.prepare(request)
+        await response.write(b": scf-ledger events\n\n")
+        while True:
+            try:
+                item = await asyncio.wait_for(stream.queue.get(), HEARTBEAT_S)
+            except asyncio.TimeoutError:
+                await response.write(b": heartbeat\n\n")
+                continue
+            if item is None:
+                await response.write(b"event: overflow\ndata: {}\n\n")
+                break
+            view = event_view(item)
+            data = json.dumps(view, separators=(",", ":"))
+            await response.write(f"id: {view['cursor']}\ndata: {data}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        node.feed.close_stream(stream)
+    return response

@@ -1,0 +1,116 @@
+"""Reading what a client sent: bodies, path and query parameters, strictly.
+
+Every helper raises LedgerError(BAD_REQUEST or UNSUPPORTED_MEDIA_TYPE) with
+a message naming the parameter, so handlers stay one line per input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ledger import codec
+from ledger.errors import Code, LedgerError
+
+if TYPE_CHECKING:
+    from node.service import Node
+
+NODE: web.AppKey[Any] = web.AppKey("node")
+MSGPACK = "application/msgpack"
+JSON = "application/json"
+
+
+def node_of(request: web.Request) -> Node:
+    node: Node = request.app[NODE]
+    return node
+
+
+def bad_request(message: str) -> LedgerError:
+    return LedgerError(Code.BAD_REQUEST, message)
+
+
+def content_kind(request: web.Request) -> str:
+    kind = request.content_type
+    if kind in (MSGPACK, "application/x-msgpack", "application/vnd.msgpack"):
+        return MSGPACK
+    if kind == JSON:
+        return JSON
+    raise LedgerError(Code.UNSUPPORTED_MEDIA_TYPE, f"Content-Type {kind!r}: send {MSGPACK} "
+                      f"(the canonical encoding) or {JSON}")
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise bad_request(f"the body is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise bad_request("the JSON body must be an object")
+    return value
+
+
+def bytes_field(document: dict[str, Any], name: str) -> bytes:
+    """`name` as lowercase hex, or `name_base64` as standard base64."""
+    if name in document:
+        text = document[name]
+        if not isinstance(text, str):
+            raise bad_request(f"{name}: a hex string")
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise bad_request(f"{name}: not hex") from None
+    encoded = document.get(f"{name}_base64")
+    if isinstance(encoded, str):
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise bad_request(f"{name}_base64: not base64") from None
+    raise bad_request(f"the JSON body needs {name!r} (hex) or '{name}_base64'")
+
+
+def msgpack_byte_list(raw: bytes, max_items: int) -> list[bytes]:
+    value = codec.decode(raw, max_size=len(raw))
+    if not isinstance(value, list) or not all(type(item) is bytes for item in value):
+        raise bad_request("the msgpack body must be an array of byte strings (signed transactions)")
+    if len(value) > max_items:
+        raise bad_request(f"at most {max_items} transactions per batch, got {len(value)}")
+    return value
+
+
+def hex_path(request: web.Request, name: str, size: int | None = 32) -> bytes:
+    text = request.match_info[name]
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        raise bad_request(f"{name}: not hex") from None
+    if size is not None and len(value) != size:
+        raise bad_request(f"{name}: {size} bytes ({2 * size} hex digits)")
+    return value
+
+
+def int_param(text: str | None, name: str, *, default: int | None = None,
+              low: int = 0, high: int = 2**63 - 1) -> int:
+    if text is None:
+        if default is None:
+            raise bad_request(f"{name}: required")
+        return default
+    if not text.isdigit() or len(text) > 19:
+        raise bad_request(f"{name}: a non-negative integer")
+    value = int(text)
+    if not low <= value <= high:
+        raise bad_request(f"{name}: from {low} to {high}")
+    return value
+
+
+def flag_param(request: web.Request, name: str) -> bool:
+    text = request.query.get(name)
+    if text in (None, "0", "false"):
+        return False
+    if text in ("", "1", "true"):
+        return True
+    raise bad_request(f"{name}: 1 or 0")
