@@ -89,6 +89,13 @@ class NodeClient:
         fp = fingerprint if isinstance(fingerprint, str) else fingerprint.hex()
         return self._get(f"/v1/invoices/{fp}", _read_query(height, prove))
 
+    def events(self, subject: str, *, after: str | None = None, limit: int | None = None
+               ) -> dict[str, Any]:
+        """One page of a subject's committed events ("member:ID", "invoice:FP", ...)."""
+        query = {k: str(v) for k, v in (("after", after), ("limit", limit)) if v is not None}
+        return self._get(f"/v1/subjects/{urllib.parse.quote(subject, safe=':')}/events",
+                         query or None)
+
     # -- writing ------------------------------------------------------------------------
 
     def submit(self, signed: SignedTransaction, *, wait: bool = False, timeout_s: int = 30

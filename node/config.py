@@ -97,6 +97,8 @@ def parse_config(document: Any) -> NodeConfig:
         raise _invalid("member_id", "a member id of the consortium")
     if not 0 <= config.port <= 65_535:
         raise _invalid("port", "a TCP port (0 to 65535)")
+    if not 1 <= config.api.page_size <= 1000:
+        raise _invalid("api.page_size", "from 1 to 1000")
     if config.keep_versions is not None and config.keep_versions < 1:
         raise _invalid("keep_versions", "null (keep all) or at least 1")
     return config

@@ -75,6 +75,7 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
+        self.failure: BaseException | None = None
         self._open_storage()
 
     # -- opening ----------------------------------------------------------------------
@@ -147,14 +148,20 @@ class Node:
                  self.config.member_id, self.config.host, self.config.port,
                  self.genesis.chain_id, self.chain.height)
 
-    async def run(self) -> None:
-        """Runs until SIGTERM/SIGINT (or `request_stop`), then stops cleanly."""
+    async def run(self) -> bool:
+        """Runs until SIGTERM/SIGINT (or `request_stop`), then stops cleanly.
+        False if it stopped because a part of the node failed (see `failure`)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
         await self._stopping.wait()
         await self.stop()
+        return self.failure is None
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -164,22 +171,27 @@ class Node:
         self.ready = False
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
         await self.network.close()
         self.driver.stop()
         for task in self._tasks:
             if task.get_name() != "consensus-driver":
                 task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        height = self.app.height
         self._stack.close()
-        log.info("node %s stopped at height %d", self.config.member_id, self.app.height)
+        log.info("node %s stopped at height %d", self.config.member_id, height)
 
     async def _run_driver(self) -> None:
         try:
             await self.driver.run()
-        except Exception:
-            log.exception("the consensus driver failed: stopping the node")
+        except Exception as error:
+            if isinstance(error, LedgerError):
+                log.error("consensus stopped: %s", error)
+            else:
+                log.exception("the consensus driver failed: stopping the node")
+            self.failure = error
             self.request_stop()
-            raise
 
     async def _gossip_loop(self) -> None:
         interval = self.config.gossip_interval_ms / 1000

@@ -40,6 +40,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/members/{member_id}", chain.get_member_route),
     ("GET", "/v1/invoices/{fingerprint}", chain.get_invoice_route),
     ("GET", "/v1/events", events.get_events),
+    ("GET", "/v1/subjects/{subject}/events", events.get_subject_events),
 )
 UNLIMITED_PATHS = ("/v1/peer", "/metrics")
 

@@ -16,9 +16,9 @@ import json
 from aiohttp import web
 
 from ledger.errors import Code, LedgerError
-from node.api.requests import node_of, bad_request
+from node.api.requests import int_param, node_of, bad_request
 from node.api.views import event_view
-from node.runtime.commit_feed import EventFilter
+from node.runtime.commit_feed import CommittedEvent, EventFilter
 
 HEARTBEAT_S = 15
 MAX_FILTERS = 64
@@ -35,6 +35,31 @@ def event_filter(request: web.Request) -> EventFilter:
     if any(not s or len(s) > 256 for s in subjects | kinds):
         raise bad_request("a filter value is 1 to 256 characters")
     return EventFilter(frozenset(subjects), frozenset(kinds))
+
+
+async def get_subject_events(request: web.Request) -> web.Response:
+    """One page of a subject's committed events, oldest first, after `after`
+    (a cursor `height.tx.event` from a previous page or from the stream)."""
+    node = node_of(request)
+    subject = request.match_info["subject"]
+    limit = int_param(request.query.get("limit"), "limit", default=node.config.api.page_size,
+                      low=1, high=node.config.api.page_size)
+    after = _cursor(request.query.get("after"))
+    found = node.chain.events_for(subject, after=after, limit=limit)
+    items = [event_view(CommittedEvent(e.height, e.tx_index, e.event_index, e.tx_id,
+                                       node.chain.block(e.height).header.time_ms, e.event))
+             for e in found]
+    return web.json_response({"subject": subject, "events": items,
+                              "next": items[-1]["cursor"] if len(items) == limit else None})
+
+
+def _cursor(text: str | None) -> tuple[int, int, int] | None:
+    if text is None:
+        return None
+    parts = text.split(".")
+    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 19 for p in parts):
+        raise bad_request("after: a cursor height.tx.event, e.g. 12.0.1")
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 async def get_events(request: web.Request) -> web.StreamResponse:

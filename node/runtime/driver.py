@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ledger.errors import Code, LedgerError
 from ledger.types import Block, Commit
 from node.consensus.core import Core
 from node.consensus.effects import (
@@ -165,9 +166,10 @@ class ConsensusDriver:
         wal_height = self.wal.height
         records: list[bytes] = []
         if wal_height is not None and wal_height > height:
-            raise RuntimeError(f"the WAL is at height {wal_height} but the store's next height "
-                               f"is {height}: the store lost blocks; restore it or re-sync "
-                               "(docs/operations.md)")
+            raise LedgerError(Code.WAL_BAD_HEIGHT,
+                              f"the WAL is at height {wal_height} but the store's next height "
+                              f"is {height}: the store lost blocks; restore it or re-sync "
+                              "(docs/operations.md, recovery)")
         if wal_height == height:
             records = list(self.wal.records(height))
         queue: deque[Input] = deque()

@@ -69,6 +69,17 @@ def test_transactions_commit_and_every_node_has_the_same_blocks(
     for height in range(1, top + 1):
         hashes = {NodeClient(n.url).block(height)["header"]["hash"] for n in nodes}
         assert len(hashes) == 1, f"nodes disagree on block {height}: {hashes}"
+    # the supplier's events, page by page, in chain order
+    client = NodeClient(nodes[2].url)
+    events: list[dict[str, object]] = []
+    page = client.events("member:SUPPLIER-01", limit=25)
+    while True:
+        events += page["events"]
+        if page["next"] is None:
+            break
+        page = client.events("member:SUPPLIER-01", after=page["next"], limit=25)
+    registered = [e for e in events if e["kind"] == "invoice.registered"]
+    assert [e["tx_id"] for e in registered] == [tx.tx_id.hex() for tx in signed]
     # idempotent: the same signed transaction again is the same id, still committed once
     again = NodeClient(nodes[3].url).submit(signed[0])
     assert again["id"] == signed[0].tx_id.hex() and again["status"] == "committed"
