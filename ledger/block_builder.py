@@ -28,8 +28,12 @@ from ledger.types import (
 
 def build_block(state: StateBackend, tip: ChainTip, candidates: Iterable[SignedTransaction], *,
                 time_ms: int, proposer: bytes, last_commit: Commit | None, registry: Registry,
-                max_txs: int) -> tuple[BlockExecution, list[tuple[SignedTransaction, LedgerError]]]:
-    """The executed block, and the candidates left out with the reason for each."""
+                max_txs: int, signatures_verified: bool = False
+                ) -> tuple[BlockExecution, list[tuple[SignedTransaction, LedgerError]]]:
+    """The executed block, and the candidates left out with the reason for each.
+
+    `signatures_verified`: the caller has checked every candidate's signature
+    (a node's mempool admits only verified transactions)."""
     height = tip.height + 1
     overlay = Overlay(state)
     context = TxContext(tip.chain_id, height, time_ms)
@@ -44,7 +48,8 @@ def build_block(state: StateBackend, tip: ChainTip, candidates: Iterable[SignedT
             continue
         attempt = overlay.child()
         try:
-            receipt = apply_tx(attempt, tx, context, registry)
+            receipt = apply_tx(attempt, tx, context, registry,
+                               signature_verified=signatures_verified)
         except LedgerError as error:
             left_out.append((tx, error))
             continue

@@ -81,7 +81,7 @@ class LedgerApplication:
         execution, left_out = build_block(
             self.chain, tip, candidates, time_ms=max(now_ms, tip.time_ms + 1),
             proposer=self.proposer_key, last_commit=last_commit, registry=self.registry,
-            max_txs=params.max_block_txs)
+            max_txs=params.max_block_txs, signatures_verified=True)  # all from the mempool
         for tx, error in left_out:
             # it cannot commit on top of this state: drop it and say why on request
             self.mempool.remove(tx.tx_id)
