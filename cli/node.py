@@ -16,6 +16,7 @@ from node.home import init_home, open_home
 from node.keyfile import read_key_file
 
 EXIT_REFUSED = 2
+EXIT_FAILED = 1
 
 
 @click.group()
@@ -93,4 +94,11 @@ def start(home: Path, log_level: str) -> None:
     except LedgerError as error:
         click.echo(f"error: {error.code.value}: {error.message}", err=True)
         sys.exit(EXIT_REFUSED)
-    asyncio.run(instance.run())
+    try:
+        clean = asyncio.run(instance.run())
+    except OSError as error:  # e.g. the port is taken
+        click.echo(f"error: the node could not start: {error}", err=True)
+        sys.exit(EXIT_REFUSED)
+    if not clean:
+        click.echo(f"error: the node stopped on a failure: {instance.failure}", err=True)
+        sys.exit(EXIT_FAILED)
