@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
+from cli.discount import discount
+from cli.factoring import factoring
 from cli.invoice import invoice
+from cli.keys import keys
 from cli.localnet import localnet_group
 from cli.node import node
 from cli.quote import quote
@@ -22,6 +25,9 @@ cli.add_command(invoice)
 cli.add_command(quote)
 cli.add_command(node)
 cli.add_command(localnet_group)
+cli.add_command(keys)
+cli.add_command(factoring)
+cli.add_command(discount)
 
 
 if __name__ == "__main__":

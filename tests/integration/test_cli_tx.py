@@ -58,13 +58,3 @@ def test_inspect_undecodable_exits_3(text: str, code: str) -> None:
 def test_version_and_help() -> None:
     assert run("--version").stdout.startswith("scf, version")
     assert "Example" in run("tx", "inspect", "--help").stdout
-
-
-def test_demo_runs_to_the_end() -> None:
-    result = subprocess.run([sys.executable, "-m", "cli.demo"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert "certified by 3 of 4 validators" in result.stdout
-    assert "BANK-B is a member" in result.stdout
-    assert "auditor replay from genesis: OK" in result.stdout
-    assert "flipped byte in stored block 2: replay reports height 2" in result.stdout
