@@ -11,6 +11,7 @@ from cli.keys import keys
 from cli.localnet import localnet_group
 from cli.node import node
 from cli.quote import quote
+from cli.verify import proof, verify
 from cli.tx import tx
 
 
@@ -28,6 +29,8 @@ cli.add_command(localnet_group)
 cli.add_command(keys)
 cli.add_command(factoring)
 cli.add_command(discount)
+cli.add_command(proof)
+invoice.add_command(verify)
 
 
 if __name__ == "__main__":
