@@ -55,7 +55,12 @@ def up(home: Path, validators: int, base_port: int, wait: bool) -> None:
 @_HOME
 @click.option("--kill", is_flag=True, help="SIGKILL instead of a graceful SIGTERM.")
 def down(home: Path, kill: bool) -> None:
-    """Stop every node (SIGTERM, then SIGKILL after 15 s). Data stays for the next `up`."""
+    """Stop every node (SIGTERM, then SIGKILL after 15 s). Data stays for the next `up`.
+
+    \b
+    Example:
+      scf localnet down --home /tmp/scf-localnet
+    """
     for node in localnet.load(home):
         was_running = localnet.stop(node, kill=kill)
         click.echo(f"{node.member_id:<12} {'stopped' if was_running else 'was not running'}")
@@ -65,7 +70,12 @@ def down(home: Path, kill: bool) -> None:
 @_HOME
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(home: Path, as_json: bool) -> None:
-    """Each node's pid, height and peers (exit 3 if any node does not answer)."""
+    """Each node's pid, height and peers (exit 3 if any node does not answer).
+
+    \b
+    Example:
+      scf localnet status --home /tmp/scf-localnet --json
+    """
     rows = []
     for node in localnet.load(home):
         answer = localnet.status(node)
@@ -89,7 +99,12 @@ def status(home: Path, as_json: bool) -> None:
 @click.argument("member_id")
 @click.option("--lines", "-n", type=int, default=50, show_default=True)
 def logs(home: Path, member_id: str, lines: int) -> None:
-    """The last lines of one node's log."""
+    """The last lines of one node's log.
+
+    \b
+    Example:
+      scf localnet logs BANK-A --home /tmp/scf-localnet -n 100
+    """
     for node in localnet.load(home):
         if node.member_id == member_id:
             text = node.log_file.read_text(encoding="utf-8", errors="replace") \
