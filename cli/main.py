@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cli.audit import audit
 from cli.discount import discount
 from cli.factoring import factoring
 from cli.invoice import invoice
@@ -30,6 +31,7 @@ cli.add_command(keys)
 cli.add_command(factoring)
 cli.add_command(discount)
 cli.add_command(proof)
+cli.add_command(audit)
 invoice.add_command(verify)
 
 
