@@ -119,7 +119,7 @@ class Node:
         self.metrics = NodeMetrics(self)
 
     def _next_height_delay_ms(self) -> int:
-        if len(self.mempool):
+        if self.app.has_ready_transactions():
             return self.config.min_block_interval_ms
         return self.config.empty_block_interval_ms
 
@@ -200,7 +200,7 @@ class Node:
             txs = self.mempool.take_new(GOSSIP_BATCH)
             if txs:
                 self.network.broadcast(FrameKind.TXS, [tx.encode() for tx in txs])
-            if len(self.mempool):
+            if self.driver.waiting_for_next_height and self.app.has_ready_transactions():
                 self.driver.start_next_height_now()
 
     async def _status_loop(self) -> None:

@@ -25,7 +25,7 @@ from ledger.errors import Code, LedgerError
 from ledger.store.chain import ChainStore
 from ledger.system_state import get_params
 from ledger.transition import BlockExecution, ChainTip, apply_block
-from ledger.types import Block, Commit, Receipt, SignedTransaction
+from ledger.types import MAX_BLOCK_SIZE, Block, Commit, Receipt, SignedTransaction
 from ledger.validators import ValidatorSet
 from node.runtime.mempool import Mempool
 
@@ -65,6 +65,11 @@ class LedgerApplication:
     def validators(self) -> ValidatorSet:
         """The validator set of the next height."""
         return self.chain.tip().validators
+
+    def has_ready_transactions(self) -> bool:
+        """Whether a block built now would hold a transaction (a pending one
+        whose nonce is its sender's next; a gap keeps the rest waiting)."""
+        return bool(self.mempool.reap(1, MAX_BLOCK_SIZE, self.next_nonce))
 
     def next_nonce(self, sender: bytes) -> int:
         return next_nonce(self.chain.state(), sender)

@@ -131,6 +131,10 @@ class ConsensusDriver:
     def deliver_synced(self, synced: SyncedBlocks) -> None:
         self._queue.put_nowait(synced)
 
+    @property
+    def waiting_for_next_height(self) -> bool:
+        return self._delayed is not None
+
     def start_next_height_now(self) -> None:
         """Ends the wait after a commit (the node calls it when transactions arrive)."""
         if self._delayed is not None:
@@ -268,7 +272,10 @@ class ConsensusDriver:
             following = HeightStarted(effect.block.header.height + 1, self.app.validators())
             delay_ms = self._next_height_delay_ms()
             if delay_ms <= 0 or self._loop is None:
-                queue.append(following)
+                # through the asyncio queue, never in this drain: the loop must get
+                # to serve requests and signals between two heights (a lone
+                # validator decides a height without waiting for anyone)
+                self._queue.put_nowait(following)
             else:
                 handle = self._loop.call_later(delay_ms / 1000, self._queue.put_nowait, following)
                 self._delayed = (following, handle)

@@ -95,3 +95,31 @@ def test_sigkill_in_a_loop_never_stops_the_chain_from_growing(tmp_path: Path) ->
             process.kill()
             process.communicate(timeout=30)
         assert localnet.status(node) is None
+
+
+def test_a_transaction_waiting_on_a_nonce_gap_does_not_make_a_lone_validator_spin(
+        tmp_path: Path) -> None:
+    """Regression: with only gapped transactions pending, a 1-validator node
+    used to start each next height at once, deciding empty blocks in a tight
+    loop that never let the event loop serve HTTP or SIGTERM."""
+    from ledger.types import Transaction
+    from node.client import NodeClient
+
+    node = one_validator(tmp_path)
+    process = start_node(node)
+    try:
+        assert localnet.wait_until([node], 1, timeout_s=30)
+        client = NodeClient(node.url)
+        key = localnet.member_key(tmp_path, "SUPPLIER-01")
+        gapped = Transaction(client.chain_id(), key.public_key, client.nonce(key.public_key) + 1,
+                             "invoices", "register", {}).sign(key)
+        assert client.submit(gapped)["status"] == "pending"
+        start = client.status()["height"]
+        time.sleep(3)
+        grown = client.status()["height"] - start
+        assert grown <= 6, f"{grown} blocks in 3 s: the node spins on an unready mempool"
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        assert process.returncode == 0
+    finally:
+        process.kill()
