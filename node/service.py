@@ -135,7 +135,9 @@ class Node:
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._run_driver(), name="consensus-driver"))
         app = build_app(self, self.network.routes())
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # a long request line: /v1/events takes up to 64 filters of 256 characters
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     handler_cancellation=True, max_line_size=32 * 1024)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port,
                            shutdown_timeout=1.0)

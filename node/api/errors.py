@@ -69,11 +69,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.status < 400:
             raise
         code = _AIOHTTP_CODES.get(error.status, Code.BAD_REQUEST)
-        if error.status >= 500:
+        if error.status == 503:
+            code = Code.NODE_UNAVAILABLE
+        elif error.status >= 500:
             code = Code.INTERNAL_ERROR
-        message = error.reason if code != Code.BODY_TOO_LARGE else \
-            f"the body is above this route's limit ({error.text})"
-        return web.json_response({"code": code.value, "message": message}, status=error.status)
+        if code == Code.BODY_TOO_LARGE:
+            message = f"the body is above this route's limit ({error.text})"
+        else:
+            detail = error.text if error.text and error.text != f"{error.status}: " \
+                f"{error.reason}" else ""
+            message = f"{error.reason}: {detail}" if detail else error.reason
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        return web.json_response({"code": code.value, "message": message},
+                                 status=error.status, headers=headers)
     except (ConnectionResetError, OSError) as error:
         log.info("%s %s: connection lost: %s", request.method, request.path, error)
         raise

@@ -15,12 +15,15 @@ import asyncio
 import json
 from aiohttp import web
 
-from ledger.errors import Code, LedgerError
-from node.api.requests import int_param, node_of, bad_request
+from ledger.errors import Code
+from ledger.store.schema import is_indexable_subject
+from node.api.requests import int_param, parse_decimal, node_of, bad_request
+from node.api.errors import error_response
 from node.api.views import event_view
 from node.runtime.commit_feed import CommittedEvent, EventFilter
 
 HEARTBEAT_S = 15
+STREAM_RETRY_AFTER_S = 5
 MAX_FILTERS = 64
 
 
@@ -42,6 +45,8 @@ async def get_subject_events(request: web.Request) -> web.Response:
     (a cursor `height.tx.event` from a previous page or from the stream)."""
     node = node_of(request)
     subject = request.match_info["subject"]
+    if not is_indexable_subject(subject):
+        raise bad_request("subject: 1 to 256 UTF-8 bytes, e.g. member:SUPPLIER-01")
     limit = int_param(request.query.get("limit"), "limit", default=node.config.api.page_size,
                       low=1, high=node.config.api.page_size)
     after = _cursor(request.query.get("after"))
@@ -57,9 +62,12 @@ def _cursor(text: str | None) -> tuple[int, int, int] | None:
     if text is None:
         return None
     parts = text.split(".")
-    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 19 for p in parts):
+    if len(parts) != 3:
         raise bad_request("after: a cursor height.tx.event, e.g. 12.0.1")
-    return int(parts[0]), int(parts[1]), int(parts[2])
+    height, tx_index, event_index = (parse_decimal(part, "after") for part in parts)
+    if height >= 2**63 or tx_index >= 2**32 or event_index >= 2**32:
+        raise bad_request("after: height below 2^63, tx and event indexes below 2^32")
+    return height, tx_index, event_index
 
 
 async def get_events(request: web.Request) -> web.StreamResponse:
@@ -67,8 +75,9 @@ async def get_events(request: web.Request) -> web.StreamResponse:
     chosen = event_filter(request)
     stream = node.feed.open_stream(chosen)
     if stream is None:
-        raise LedgerError(Code.TOO_MANY_STREAMS, f"the node serves at most "
-                          f"{node.feed.max_streams} event streams; retry later")
+        return error_response(Code.TOO_MANY_STREAMS, f"the node serves at most "
+                              f"{node.feed.max_streams} event streams; retry later",
+                              retry_after_s=STREAM_RETRY_AFTER_S)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache"})
     try:
@@ -86,8 +95,8 @@ async def get_events(request: web.Request) -> web.StreamResponse:
             view = event_view(item)
             data = json.dumps(view, separators=(",", ":"))
             await response.write(f"id: {view['cursor']}\ndata: {data}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the client went away (a disconnect also cancels this handler)
     finally:
         node.feed.close_stream(stream)
     return response

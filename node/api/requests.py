@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 NODE: web.AppKey[Any] = web.AppKey("node")
 MSGPACK = "application/msgpack"
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
+_DECIMAL = re.compile(r"[0-9]{1,19}")
 JSON = "application/json"
 
 
@@ -60,10 +63,7 @@ def bytes_field(document: dict[str, Any], name: str) -> bytes:
         text = document[name]
         if not isinstance(text, str):
             raise bad_request(f"{name}: a hex string")
-        try:
-            return bytes.fromhex(text)
-        except ValueError:
-            raise bad_request(f"{name}: not hex") from None
+        return parse_hex(text, name)
     encoded = document.get(f"{name}_base64")
     if isinstance(encoded, str):
         try:
@@ -83,14 +83,24 @@ def msgpack_byte_list(raw: bytes, max_items: int) -> list[bytes]:
 
 
 def hex_path(request: web.Request, name: str, size: int | None = 32) -> bytes:
-    text = request.match_info[name]
-    try:
-        value = bytes.fromhex(text)
-    except ValueError:
-        raise bad_request(f"{name}: not hex") from None
+    value = parse_hex(request.match_info[name], name)
     if size is not None and len(value) != size:
         raise bad_request(f"{name}: {size} bytes ({2 * size} hex digits)")
     return value
+
+
+def parse_hex(text: str, name: str) -> bytes:
+    """Hex digits only, in pairs (bytes.fromhex would also skip whitespace)."""
+    if _HEX.fullmatch(text) is None:
+        raise bad_request(f"{name}: hex digits, two per byte")
+    return bytes.fromhex(text)
+
+
+def parse_decimal(text: str, name: str) -> int:
+    """ASCII digits only (str.isdigit is also true for '²' and '١')."""
+    if _DECIMAL.fullmatch(text) is None:
+        raise bad_request(f"{name}: a non-negative integer")
+    return int(text)
 
 
 def int_param(text: str | None, name: str, *, default: int | None = None,
@@ -99,9 +109,7 @@ def int_param(text: str | None, name: str, *, default: int | None = None,
         if default is None:
             raise bad_request(f"{name}: required")
         return default
-    if not text.isdigit() or len(text) > 19:
-        raise bad_request(f"{name}: a non-negative integer")
-    value = int(text)
+    value = parse_decimal(text, name)
     if not low <= value <= high:
         raise bad_request(f"{name}: from {low} to {high}")
     return value

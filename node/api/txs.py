@@ -43,8 +43,8 @@ async def post_tx(request: web.Request) -> web.Response:
         raw = bytes_field(await json_body(request), "tx")
     else:
         raw = await request.read()
+    wait_s = _wait_seconds(request, node)  # a bad query is refused before any effect
     submitted = node.submit(raw)
-    wait_s = _wait_seconds(request, node)
     if wait_s is not None:
         await _wait_commit(node, submitted.tx_id, wait_s)
     status = tx_status(node, submitted.tx_id)
@@ -65,6 +65,8 @@ async def post_batch(request: web.Request) -> web.Response:
         raws = [bytes_field({"tx": item}, "tx") for item in items]
     else:
         raws = msgpack_byte_list(await request.read(), limit)
+    if not raws:
+        raise bad_request("an empty batch: send at least one signed transaction")
     results: list[dict[str, Any]] = []
     accepted = 0
     for raw in raws:
@@ -77,8 +79,9 @@ async def post_batch(request: web.Request) -> web.Response:
         results.append({"status": 202, "id": submitted.tx_id.hex(),
                         "state": "pending" if submitted.added else
                         tx_status(node, submitted.tx_id)["status"]})
+    # 202 when anything was taken in; 200 when nothing was (each result says why)
     return web.json_response({"accepted": accepted, "rejected": len(raws) - accepted,
-                              "results": results}, status=202 if accepted else 400)
+                              "results": results}, status=202 if accepted else 200)
 
 
 async def get_tx(request: web.Request) -> web.Response:
@@ -138,6 +141,9 @@ def _wait_seconds(request: web.Request, node: Node) -> int | None:
 async def _wait_commit(node: Node, tx_id: bytes, seconds: int) -> None:
     if node.chain.tx_location(tx_id) is not None:
         return
+    failure = node.app.failures.get(tx_id)
+    if failure is not None:
+        raise failure  # it was dropped as inadmissible: it will not commit
     future = node.feed.wait_for(tx_id)
     try:
         await asyncio.wait_for(asyncio.shield(future), seconds)

@@ -4,8 +4,9 @@
 waiter is a future per transaction id (`?wait=commit`); a stream is a
 bounded queue of committed events with a filter. A stream that falls more
 than its queue behind is closed with a final notice rather than holding
-memory for a client that does not read: it reconnects with `after=` and
-resumes from the event index (GET /v1/events).
+memory for a client that does not read: it reconnects, and reads what it
+missed page by page from the event index (GET /v1/subjects/{subject}/events
+with `after=` the last cursor it saw).
 """
 
 from __future__ import annotations
