@@ -11,16 +11,13 @@ root. `export` writes the portable archive of docs/operations.md.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 import click
 
@@ -35,7 +32,6 @@ from ledger.money import format_amount
 from ledger.replay import MapFn, RawEntry, ReplayReport, replay
 from ledger.store import LevelDBStore, MemoryStore
 from ledger.store.chain import ChainStore
-from ledger.types import BlockHeader
 from node.chain_source import (
     ArchiveSource,
     ChainSource,
@@ -43,14 +39,14 @@ from node.chain_source import (
     NodeSource,
     SourceFault,
     StoreSource,
-    check_node_chain,
     home_genesis_file,
     open_home_chain,
 )
-from node.client import ApiError, NodeClient
+from node.client import ApiError
+from node.root_comparison import DISAGREEING, Agreement, NodeComparison, compare_with_node
+from node.runtime.durable import fsync_directory
+from cli.progress import ProgressLine
 
-TTY_REFRESH_S = 0.2
-PLAIN_EVERY_S = 5.0
 FAULT_EXITS = {FaultKind.UNREACHABLE: Exit.NODE_UNREACHABLE, FaultKind.REFUSED: Exit.REFUSED,
                FaultKind.MALFORMED: Exit.FAILED}
 
@@ -139,7 +135,7 @@ def replay_command(home: Path | None, node_url: str | None, archive: Path | None
     elapsed = time.perf_counter() - started
     fault = source.fault if report.ok else None
     targets = list(dict.fromkeys(([node_url] if node_url else []) + list(compare)))
-    nodes = ([_compare(url, genesis, report) for url in targets]
+    nodes = ([compare_with_node(url, genesis, report) for url in targets]
              if report.ok and fault is None else [])
     result = _replay_result(kind, location, genesis, report, audit_report, fault, nodes,
                             elapsed, workers if kind != "archive" else 1)
@@ -238,68 +234,6 @@ class VerifiedFeed:
             block, _, receipts = self._read.popleft()
             self._tally.add_entry(block, receipts)
             self._height += 1
-
-
-# -- comparing nodes -------------------------------------------------------------------------
-
-class Agreement(StrEnum):
-    MATCH = "match"              # same state root at the replayed height
-    DIFFERS = "differs"          # another state root, or a malformed answer
-    OTHER_CHAIN = "other_chain"  # another chain id or genesis
-    BEHIND = "behind"            # below the replayed height: not compared
-    UNREACHABLE = "unreachable"
-    REFUSED = "refused"          # an error answer
-
-
-DISAGREEING = frozenset({Agreement.DIFFERS, Agreement.OTHER_CHAIN})
-
-
-@dataclass(frozen=True, slots=True)
-class NodeComparison:
-    url: str
-    status: Agreement
-    state_root: str | None
-    message: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"url": self.url, "status": self.status.value, "state_root": self.state_root,
-                "message": self.message}
-
-
-def _compare(url: str, genesis: Genesis, report: ReplayReport) -> NodeComparison:
-    """The node's header state root at the replayed height, decoded from its raw bytes."""
-    client = NodeClient(url, timeout_s=10)
-    height = report.final_height
-
-    def verdict(status: Agreement, message: str, root: str | None = None) -> NodeComparison:
-        return NodeComparison(url, status, root, message)
-
-    try:
-        node_height = check_node_chain(client, genesis)
-        if height == 0:
-            return verdict(Agreement.MATCH, "same genesis; no block to compare yet",
-                           report.final_state_root.hex())
-        if node_height < height:
-            return verdict(Agreement.BEHIND, f"at height {node_height}, below {height}: "
-                                             "not compared")
-        header = BlockHeader.decode(bytes.fromhex(client.block(height)["header"]["raw"]))
-    except LedgerError as error:
-        status = Agreement.OTHER_CHAIN if error.code is Code.CHAIN_MISMATCH else \
-            Agreement.DIFFERS
-        return verdict(status, f"{error.code.value}: {error.message}")
-    except ApiError as error:
-        status = Agreement.UNREACHABLE if error.status == 0 else Agreement.REFUSED
-        return verdict(status, f"{error.code}: {error.message}")
-    except (KeyError, TypeError, ValueError) as error:
-        return verdict(Agreement.DIFFERS, f"its block {height} answer is malformed ({error!r})")
-    if header.height != height:
-        return verdict(Agreement.DIFFERS, f"asked for block {height}, it sent the header of "
-                                          f"{header.height}")
-    root = header.state_root.hex()
-    if header.state_root != report.final_state_root:
-        return verdict(Agreement.DIFFERS, f"its header at height {height} has another state "
-                                          "root", root)
-    return verdict(Agreement.MATCH, f"same state root at height {height}", root)
 
 
 # -- the verdict -----------------------------------------------------------------------------
@@ -493,7 +427,7 @@ def _write_archive(chain: ChainStore, output: Path, as_json: bool) -> ExportSumm
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, output)
-        _fsync_directory(output.parent)
+        fsync_directory(output.parent)
     except OSError as error:
         partial.unlink(missing_ok=True)
         fail(Code.STORE_IO_ERROR.value, f"cannot write {output}: {error}", as_json, Exit.REFUSED)
@@ -501,14 +435,6 @@ def _write_archive(chain: ChainStore, output: Path, as_json: bool) -> ExportSumm
         partial.unlink(missing_ok=True)
         raise
     return summary
-
-
-def _fsync_directory(path: Path) -> None:
-    descriptor = os.open(path if str(path) else ".", os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _print_export(result: dict[str, Any]) -> None:
@@ -522,63 +448,3 @@ def _print_export(result: dict[str, Any]) -> None:
 
 def _refuse(error: LedgerError, as_json: bool) -> NoReturn:
     fail(error.code.value, error.message, as_json, Exit.REFUSED)
-
-
-# -- progress --------------------------------------------------------------------------------
-
-class ProgressLine:
-    """Progress on stderr: one line redrawn in place on a terminal, else a plain line
-    every few seconds. Called as `progress(height, transactions)`."""
-
-    def __init__(self, total_blocks: int, stream: TextIO | None = None) -> None:
-        self._stream = stream if stream is not None else sys.stderr
-        self._tty = self._stream.isatty()
-        self._total = total_blocks
-        self._started = self._shown_at = time.monotonic()
-        self._drawn = False
-        self._last: tuple[int, int] | None = None
-        self._shown: tuple[int, int] | None = None
-
-    def __call__(self, height: int, transactions: int) -> None:
-        self._last = height, transactions
-        now = time.monotonic()
-        if now - self._shown_at < (TTY_REFRESH_S if self._tty else PLAIN_EVERY_S):
-            return
-        self._shown_at = now
-        self._show(height, transactions, now)
-
-    def close(self) -> None:
-        """Shows the last figures if anything was shown (short runs stay quiet)."""
-        if self._last is not None and self._shown is not None and self._shown != self._last:
-            self._show(*self._last, time.monotonic())
-        if self._drawn:
-            self._stream.write("\n")
-            self._stream.flush()
-            self._drawn = False
-        self._last = None
-
-    def __enter__(self) -> ProgressLine:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _show(self, height: int, transactions: int, now: float) -> None:
-        self._shown = height, transactions
-        elapsed = max(now - self._started, 1e-9)
-        blocks_per_s = height / elapsed
-        left = max(self._total - height, 0)
-        eta = _duration(left / blocks_per_s) if blocks_per_s > 0 else "?"
-        line = (f"block {height}/{self._total}  {transactions} tx  "
-                f"{transactions / elapsed:,.0f} tx/s  {blocks_per_s:,.1f} blocks/s  ETA {eta}")
-        if self._tty:
-            self._stream.write("\r\x1b[2K" + line)
-            self._drawn = True
-        else:
-            self._stream.write(line + "\n")
-        self._stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
