@@ -4,10 +4,10 @@ Each member signs with its own key (the localnet's `keys/`) and sends to a
 node: validators' members to their own, SUPPLIER-01 through CORE-01's. Every
 step waits for the commit; amounts printed come from the receipts' events.
 
-A bank trusts no node: `check_invoice` verifies the header's certificate
-against the validators of the genesis file the bank holds, then every state
-proof (a lien's absence included) against that header's state root, and that
-each proved key is the one it asked about. The auditor replays the chain
+A bank trusts no node: `check_invoice` is `scf invoice verify`'s check
+(node/verify_invoice.py): the header's certificate against the validators of
+the genesis file the bank holds, then every state proof (a lien's absence
+included) against that header's state root, for keys it computes itself. The auditor replays the chain
 from genesis (ledger/replay.py) and compares its state root with every node's.
 """
 
@@ -22,21 +22,16 @@ from typing import Any, Protocol
 
 from contracts.calendar import block_date, format_date
 from contracts.fingerprint import compute_fingerprint
-from contracts.invoices import Invoice, invoice_key
-from contracts.liens import Lien, invoice_asset, lien_key
-from contracts.provenance import ProvenanceEntry, count_key, entry_key
 from contracts.registry import default_registry
 from genesis.document import Genesis, load_genesis
-from ledger import codec
-from ledger.certificates import validate_commit
 from ledger.einvoice import parse_einvoice, registration_args
 from ledger.money import format_amount
 from ledger.replay import replay
-from ledger.smt_proof import SparseMerkleProof, verify_proof
 from ledger.typed_json import from_json
-from ledger.types import BlockHeader, Commit
+from ledger.proof_bundle import InvoiceFacts, Verdict
 from node.client import ApiError, Member, NodeClient
 from node.localnet import LocalNode, member_key
+from node.verify_invoice import NodeAnswerSource, verify_invoice
 
 #: A real Peppol BIS Billing 3.0 sample already in the repository (EN 16931 test files).
 EINVOICE_FILE = (Path(__file__).resolve().parent.parent / "tests" / "vectors" / "einvoices"
@@ -48,6 +43,7 @@ FINGERPRINT_FIELDS = ("seller_tax_id", "buyer_tax_id", "invoice_number", "issue_
 DOUBLE_FINANCING_REFUSALS = frozenset({"INVALID_STATE_TRANSITION", "ASSET_ENCUMBERED",
                                        "DEAL_ALREADY_OPEN", "INVOICE_NOT_FINANCEABLE"})
 COMMIT_TIMEOUT_S = 30
+MAX_HEADER_AGE_MS = 60_000
 CURRENCY = "CNY"  # of every financing in the story
 FACTORING_TERMS: dict[str, Any] = {
     "currency": CURRENCY, "advance_bps": 8000, "rate_bps": 600, "basis": 365, "fee": 0,
@@ -78,55 +74,15 @@ def percent(bps: int) -> str:
 
 # -- the bank's check: trust the validators' signatures, not the node -----------------
 
-@dataclass(frozen=True, slots=True)
-class InvoiceCheck:
-    """What a bank has verified about an invoice at a certified height."""
-
-    height: int
-    signers: int
-    proofs: int
-    invoice: Invoice
-    lien: Lien | None
-    history: tuple[ProvenanceEntry, ...]
-
-    @property
-    def free_to_finance(self) -> bool:
-        return self.invoice.status == "confirmed" and self.lien is None
-
-
-def check_invoice(answer: dict[str, Any], fingerprint: bytes, genesis: Genesis) -> InvoiceCheck:
-    """What a node's proved answer about an invoice (GET /v1/invoices/<fp>?prove=1) shows,
-    once verified; LedgerError or DemoFailure if any check fails."""
-    header = BlockHeader.decode(bytes.fromhex(answer["header"]["raw"]))
-    commit = Commit.decode(bytes.fromhex(answer["commit"]["raw"]))
-    if header.chain_id != genesis.chain_id or header.height != answer["height"]:
-        raise DemoFailure(f"the node answered with a header of {header.chain_id} at "
-                          f"{header.height}, not of {genesis.chain_id} at {answer['height']}")
-    validate_commit(commit, chain_id=genesis.chain_id, height=header.height,
-                    block_hash=header.hash, validators=genesis.validators)
-    proved: dict[bytes, bytes | None] = {}
-    for item in answer["values"].values():
-        key = bytes.fromhex(item["key"])
-        value = None if item["value"] is None else bytes.fromhex(item["value"])
-        verify_proof(header.state_root, key, value,
-                     SparseMerkleProof.decode(bytes.fromhex(item["proof"]["raw"])))
-        proved[key] = value
-    wanted = (invoice_key(fingerprint), lien_key(invoice_asset(fingerprint)),
-              count_key(fingerprint))
-    if not all(key in proved for key in wanted):
-        raise DemoFailure("the node did not prove the invoice, its lien and its history")
-    raw_invoice, raw_lien, raw_count = (proved[key] for key in wanted)
-    if raw_invoice is None or raw_count is None:
-        raise DemoFailure(f"invoice {fingerprint.hex()} is proved absent")
-    invoice, count = Invoice.decode(raw_invoice), codec.decode(raw_count)
-    if type(count) is not int:
-        raise DemoFailure("the proved history count is not a number")
-    entries = [proved.get(entry_key(fingerprint, i)) for i in range(count)]
-    if invoice.fingerprint != fingerprint or any(entry is None for entry in entries):
-        raise DemoFailure("the proved records are not those of the invoice asked about")
-    return InvoiceCheck(header.height, len(commit.signatures), len(proved), invoice,
-                        None if raw_lien is None else Lien.decode(raw_lien),
-                        tuple(ProvenanceEntry.decode(e) for e in entries if e is not None))
+def check_invoice(client: NodeClient, fingerprint: bytes, genesis: Genesis) -> InvoiceFacts:
+    """What `scf invoice verify` proves (node/verify_invoice.py), asking one node."""
+    verification = verify_invoice(genesis, fingerprint, [NodeAnswerSource(client)],
+                                  max_age_ms=MAX_HEADER_AGE_MS)
+    report = verification.reports[0]
+    if verification.facts is None or verification.liars:
+        raise DemoFailure(f"the bank's check of {client.url} failed: {report.code}: "
+                          f"{report.message}")
+    return verification.facts
 
 
 @dataclass
@@ -250,16 +206,19 @@ class Scenario:
     def bank_checks(self) -> None:
         self.out.step(f"BANK-A checks No. {FACTORED} on CORE-01's node, trusting nothing "
                       f"the node says")
-        answer = self.caught_up("CORE-01").invoice(self.invoices[FACTORED], prove=True)
-        check = check_invoice(answer, self.invoices[FACTORED], self.genesis)
+        check = check_invoice(self.caught_up("CORE-01"), self.invoices[FACTORED], self.genesis)
         invoice, total = check.invoice, len(self.genesis.validators.validators)
-        self.out.say(f"block {check.height}: header certified by {check.signers} of {total} "
-                     f"validators, {check.proofs} state proofs checked against its root")
+        if invoice is None:
+            raise DemoFailure(f"BANK-A's check: No. {FACTORED} is proved absent")
+        proofs = 3 + len(check.provenance)   # invoice, lien, history count, each entry
+        self.out.say(f"block {check.height}: header certified by "
+                     f"{check.certification.signers} of {total} validators, {proofs} state "
+                     f"proofs checked against its root")
         self.out.say(f"invoice {invoice.status}: {money(invoice.amount_due, invoice.currency)} "
                      f"owed by {invoice.buyer} to {invoice.seller}, due {invoice.due_date}")
-        history = ", ".join(f"{e.action} by {e.signer}" for e in check.history)
+        history = ", ".join(f"{e.action} by {e.signer}" for e in check.provenance)
         self.out.say(f"history: {history}; lien: {check.lien or 'none (proof of absence)'}")
-        if not check.free_to_finance:
+        if check.verdict != Verdict.FREE_TO_FINANCE:
             raise DemoFailure(f"BANK-A's check: status {invoice.status}, lien {check.lien}")
         self.out.say("=>  FREE TO FINANCE")
         self.book.did("BANK-A", "checked 1")
@@ -294,9 +253,8 @@ class Scenario:
     def double_financing(self) -> None:
         fingerprint = self.invoices[FACTORED]
         self.out.step(f"SUPPLIER-01 tries to finance No. {FACTORED} again, with BANK-B")
-        answer = self.caught_up("BANK-B").invoice(fingerprint, prove=True)
-        check = check_invoice(answer, fingerprint, self.genesis)
-        if check.lien is None or check.free_to_finance:
+        check = check_invoice(self.caught_up("BANK-B"), fingerprint, self.genesis)
+        if check.lien is None or check.invoice is None:
             raise DemoFailure("BANK-B's check does not show BANK-A's lien")
         self.out.say(f"BANK-B's own check (block {check.height}): ENCUMBERED, invoice "
                      f"{check.invoice.status}, lien held by {check.lien.holder}")
