@@ -112,6 +112,10 @@ class PeerMessages:
         if not isinstance(body, dict) or set(body) != {"height"} or type(body["height"]) is not int \
                 or body["height"] < 0:
             raise _protocol('STATUS body must be {"height": int >= 0}')
+        known = self.sync.peer_heights.get(peer)
+        if known is not None and body["height"] < known:
+            # committed blocks are final: an honest node's height never goes down
+            raise _protocol(f"STATUS height {body['height']} is below the {known} it reported")
         self.sync.on_status(peer, body["height"])
         self.request_blocks()
 
@@ -137,12 +141,17 @@ class PeerMessages:
                 for e in body):
             raise _protocol(f"BLOCKS body must be a list of at most {BATCH_BLOCKS} "
                             "[block, commit] byte pairs")
+        asked = self.sync.in_flight
         if not self.sync.on_blocks(peer):
             return  # not asked for (or too late): ignore
         entries = tuple((Block.decode(block), Commit.decode(commit)) for block, commit in body)
         heights = [block.header.height for block, _ in entries]
         if heights and heights != list(range(heights[0], heights[0] + len(heights))):
             raise _protocol("BLOCKS must be consecutive heights")
+        if asked is not None and heights and (
+                heights[0] != asked.first or len(heights) > asked.count):
+            raise _protocol(f"BLOCKS {heights[0]}..{heights[-1]} answer a request for "
+                            f"{asked.first}..{asked.first + asked.count - 1}")
         if entries:
             self.driver.deliver_synced(SyncedBlocks(peer, entries))
 

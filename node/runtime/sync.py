@@ -51,6 +51,10 @@ class BlockSync:
     def is_syncing(self, height: int) -> bool:
         return self.lag(height) >= LAG_TO_SYNC
 
+    @property
+    def in_flight(self) -> BlockRequest | None:
+        return None if self._in_flight is None else self._in_flight[0]
+
     def on_status(self, peer: bytes, peer_height: int) -> None:
         self.peer_heights[peer] = peer_height
 
