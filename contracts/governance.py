@@ -21,6 +21,11 @@ Methods (the engine checks arguments, then roles -> FORBIDDEN):
   current keys, replaces one of its keys (a member that lost every key is
   re-keyed by a `rotate_key` proposal).
 
+Two more proposal actions, `upgrade` and `cancel_upgrade`, schedule a new
+version of a contract: their params, checks and records are in
+contracts/upgrades.py; here they only go through the same proposal, quorum
+and execution steps (marked "contract upgrades" below).
+
 The rule implemented (domain guide, "Who takes part" and seed 002):
 
 1. SME roles are supplier, distributor and warehouse. A member whose roles
@@ -57,6 +62,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from contracts import upgrades
 from contracts.engine import Contract, MethodSpec
 from ledger import codec
 from ledger.accounts import (MAX_KEYS_PER_MEMBER, MEMBER_ID, ROLE, Member, Role, get_member,
@@ -86,6 +92,7 @@ ACTIONS: dict[str, tuple[tuple[str, Field], ...]] = {
     "rotate_key": (("member_id", MEMBER_ID), ("old_key", PUBLIC_KEY), ("new_key", PUBLIC_KEY)),
     "freeze": (("member_id", MEMBER_ID), ("reason", REASON)),
     "unfreeze": (("member_id", MEMBER_ID), ("reason", REASON)),
+    **upgrades.ACTIONS,  # contract upgrades
 }
 ACTION = Str(max_bytes=16, pattern="|".join(sorted(ACTIONS)))
 _NEXT_ID = b"next_proposal"
@@ -177,8 +184,12 @@ def _propose(ctx: CallContext, args: dict[str, Any]) -> None:
     if not ctx.sender.has_role(Role.OPERATOR) and action != "freeze":
         raise LedgerError(Code.FORBIDDEN, f"only operators propose {action}; "
                                           f"{ctx.sender.member_id} is not one")
-    params = _load_params(action, args["params"])
-    _validate_action(ctx.system, action, params)
+    if action in upgrades.ACTIONS:  # contract upgrades
+        params = upgrades.load_params(action, args["params"])
+        upgrades.validate(ctx.system, ctx.height, action, params)
+    else:
+        params = _load_params(action, args["params"])
+        _validate_action(ctx.system, action, params)
     proposal_id = _take_id(ctx)
     proposal = Proposal(proposal_id, action, params, ctx.sender.member_id,
                         (ctx.sender.member_id,), OPEN, ctx.height)
@@ -323,6 +334,9 @@ def _advance(ctx: CallContext, proposal: Proposal) -> None:
 
 def _execute(ctx: CallContext, action: str, params: dict[str, Any], *, by: str,
              subjects: list[str]) -> None:
+    if action in upgrades.ACTIONS:  # contract upgrades
+        upgrades.execute(ctx, _writer(ctx), action, params, by=by, subjects=subjects)
+        return
     member = _validate_action(ctx.system, action, params)
     writer = _writer(ctx)
     if action == "admit":
@@ -353,6 +367,9 @@ def _execute(ctx: CallContext, action: str, params: dict[str, Any], *, by: str,
 
 
 def _subjects(proposal: Proposal, actor: str | None) -> list[str]:
+    if proposal.action in upgrades.ACTIONS:  # contract upgrades
+        subjects = upgrades.subjects(proposal.params) + [f"proposal:{proposal.proposal_id}"]
+        return subjects + ([] if actor is None else [f"member:{actor}"])
     subjects = [f"member:{proposal.subject}", f"proposal:{proposal.proposal_id}"]
     if actor is not None and actor != proposal.subject:
         subjects.append(f"member:{actor}")
@@ -361,7 +378,9 @@ def _subjects(proposal: Proposal, actor: str | None) -> list[str]:
 
 def _emit(ctx: CallContext, kind: str, proposal: Proposal, actor: str | None,
           **attributes: Any) -> None:
-    ctx.emit(kind, {"proposal_id": proposal.proposal_id, "member_id": proposal.subject,
+    about = (upgrades.about(proposal.params) if proposal.action in upgrades.ACTIONS
+             else {"member_id": proposal.subject})  # contract upgrades
+    ctx.emit(kind, {"proposal_id": proposal.proposal_id, **about,
                     "subjects": _subjects(proposal, actor), **attributes})
 
 

@@ -183,3 +183,91 @@ def _require_basis(basis: object) -> None:
     if basis not in BASES:
         raise LedgerError(Code.INVALID_ARGUMENT,
                           f"basis: expected 360 (ACT/360) or 365 (ACT/365F), got {basis}")
+
+
+# -- pledge and prepayment financing (domain guide §4, §5) -------------------------------
+
+def loan_interest(outstanding: int, rate_bps: int, days: int, basis: int) -> int:
+    """Interest on an outstanding loan principal for one accrual period (§4, as §2):
+
+        interest = round_half_up(outstanding * rate_bps * days / (10000 * basis))
+
+    Rounds half up, in the financier's favour; 0 when nothing is outstanding
+    or no day passed. A pledge loan's period ends at each acknowledged
+    repayment and at default (docs/products.md § Pledge financing).
+    """
+    _require_range("outstanding", outstanding, 0, MAX_AMOUNT)
+    _require_range("rate_bps", rate_bps, 0, BPS)
+    _require_range("days", days, 0, MAX_AMOUNT)
+    _require_basis(basis)
+    interest = round_half_up(outstanding * rate_bps * days, BPS * basis)
+    if interest > MAX_AMOUNT:
+        raise LedgerError(Code.INVALID_ARGUMENT,
+                          f"days: {days} days make the interest exceed 2^63-1")
+    return interest
+
+
+def loan_to_value_bps(outstanding: int, collateral: int) -> int:
+    """The loan-to-value ratio in basis points, rounding **up** (§4):
+
+        ltv = ceil(outstanding * 10000 / collateral)
+
+    Rounding up makes `ltv > maintenance_bps` exactly `outstanding / collateral
+    > maintenance_bps / 10000` (no ratio just above the maintenance ratio shows
+    as equal to it): the margin-call test.
+    """
+    _require_range("outstanding", outstanding, 0, MAX_AMOUNT)
+    _require_range("collateral", collateral, 1, MAX_AMOUNT)
+    return -(-outstanding * BPS // collateral)
+
+
+def margin_call_needed(outstanding: int, collateral: int, maintenance_bps: int) -> bool:
+    """True when `outstanding / collateral` is above the maintenance ratio (§4)."""
+    _require_range("maintenance_bps", maintenance_bps, 1, BPS)
+    return loan_to_value_bps(outstanding, collateral) > maintenance_bps
+
+
+# -- payable certificates (domain guide §6) ---------------------------------------------
+
+def certificate_discount(amount: int, rate_bps: int, days: int, basis: int,
+                         fee: int = 0) -> FactoringTerms:
+    """A financier buys a payable certificate part outright (§6): §2 with a = 10000.
+
+        advance  = amount                                  (the whole part)
+        discount = round_half_up(amount * rate_bps * days / (10000 * basis))
+        paid_out = amount - discount - fee                 to the part's seller; must be > 0
+        reserve  = 0                                       the financier collects `amount`
+    """
+    return factoring_terms(amount, BPS, rate_bps, days, basis, fee)
+
+
+def units_to_keep(outstanding: int, unit_value: int, maintenance_bps: int) -> int:
+    """Fewest pledged units that keep `outstanding` within the maintenance ratio (§4),
+    rounding **up**, in the borrower's disfavour:
+
+        keep = ceil(outstanding * 10000 / (maintenance_bps * unit_value))
+
+    so that `outstanding * 10000 <= maintenance_bps * keep * unit_value`.
+    """
+    _require_range("outstanding", outstanding, 0, MAX_AMOUNT)
+    _require_range("unit_value", unit_value, 1, MAX_AMOUNT)
+    _require_range("maintenance_bps", maintenance_bps, 1, BPS)
+    return -(-outstanding * BPS // (maintenance_bps * unit_value))
+
+
+def pledge_releasable(q0: int, loan0: int, repaid: int, released: int, unit_value: int,
+                      maintenance_bps: int) -> int:
+    """Units of a pledge that may leave the warehouse now (§4), never negative:
+
+        by_repayment = releasable_total(q0, loan0, repaid) - released
+        by_margin    = (q0 - released) - units_to_keep(loan0 - repaid, unit_value, maintenance)
+        releasable   = max(0, min(by_repayment, by_margin))
+
+    The first is the domain guide's proportional release; the second keeps the
+    loan within its maintenance ratio at the latest appraisal, so a release
+    never leaves it under-collateralised (nothing leaves during a margin call).
+    """
+    _require_range("released", released, 0, q0)
+    by_repayment = releasable_total(q0, loan0, repaid) - released
+    by_margin = (q0 - released) - units_to_keep(loan0 - repaid, unit_value, maintenance_bps)
+    return max(0, min(by_repayment, by_margin))

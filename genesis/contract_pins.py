@@ -19,6 +19,14 @@ computed for a module that does not even import.
 
 Any edit to a pinned module changes its pin: re-run
 `python genesis/examples/make_consortium.py` for the example genesis.
+
+Later versions of a contract (docs/upgrades.md) are pinned per version, not
+in genesis: the governance proposal that schedules an upgrade names the
+module and its source SHA-256, which `compute_version_pins` gives for the
+versions a node carries ("name@version" -> sha256). The SHA-256 covers that
+one file, so what a version module imports from contracts/ must be code
+genesis already pins; `validate_version_imports` refuses a node that carries
+a version importing anything else (its behaviour would not be pinned).
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from genesis.document import Genesis
@@ -74,6 +82,32 @@ def validate_contract_pins(genesis: Genesis | Mapping[str, str], pins: Mapping[s
         raise LedgerError(Code.CONTRACT_CODE_MISMATCH,
                           f"contract code differs from genesis ({len(problems)} module"
                           f"{'s' if len(problems) > 1 else ''}): " + "; ".join(problems))
+
+
+def compute_version_pins(versions: Iterable[tuple[str, int, str]]) -> dict[str, str]:
+    """{"name@version": sha256 hex of the module's source} for each (contract
+    name, version, module), sorted: what an upgrade proposal must name."""
+    pins = {f"{name}@{version}": _digest(_source_path(module))
+            for name, version, module in versions}
+    return {key: pins[key] for key in sorted(pins)}
+
+
+def validate_version_imports(contract_modules: Mapping[str, str],
+                             versions: Iterable[tuple[str, int, str]]) -> None:
+    """Raises CONTRACT_CODE_MISMATCH naming each version module that imports
+    a contracts.* module outside the genesis-pinned code of `contract_modules`
+    (the contract modules and everything they import)."""
+    pinned = _imported_closure(sorted(set(contract_modules.values())))
+    problems = []
+    for name, version, module in versions:
+        outside = sorted(_imported_closure([module]) - pinned - {module})
+        if outside:
+            problems.append(f"{name}@{version} ({module}) imports {', '.join(outside)}, "
+                            "which genesis does not pin")
+    if problems:
+        raise LedgerError(Code.CONTRACT_CODE_MISMATCH,
+                          "a later contract version depends on unpinned code: "
+                          + "; ".join(problems))
 
 
 def _source_path(module: str) -> Path:

@@ -13,7 +13,14 @@ from collections.abc import Iterable
 from ledger.contract_api import Registry
 from ledger.errors import LedgerError
 from ledger.state import Overlay
-from ledger.transition import BlockExecution, ChainTip, StateBackend, TxContext, apply_tx
+from ledger.transition import (
+    BlockExecution,
+    ChainTip,
+    StateBackend,
+    TxContext,
+    apply_tx,
+    begin_block,
+)
 from ledger.types import (
     Block,
     BlockHeader,
@@ -37,6 +44,7 @@ def build_block(state: StateBackend, tip: ChainTip, candidates: Iterable[SignedT
     height = tip.height + 1
     overlay = Overlay(state)
     context = TxContext(tip.chain_id, height, time_ms)
+    begin_block(overlay, context, registry)  # contract upgrades due, as validators run them
     included: list[SignedTransaction] = []
     receipts: list[Receipt] = []
     left_out: list[tuple[SignedTransaction, LedgerError]] = []

@@ -12,6 +12,12 @@ transaction's scratch overlay, so a failure undoes all of them.
 System records (`sys/`: members, keys, validators, parameters) are readable
 by all through `ctx.system`; only privileged contracts (governance) get
 `ctx.system_writer`.
+
+Contracts are versioned (docs/adr/0004): state says which version of a
+contract runs (ledger/contract_upgrades.py), the registry supplies the code
+of each version it carries. `method(contract, name)` without a version is the
+genesis code; `code` and `migration` are asked only once state schedules an
+upgrade, so a registry that never runs one may leave them out.
 """
 
 from __future__ import annotations
@@ -50,12 +56,50 @@ class CallContext:
 Method = Callable[[CallContext, dict[str, Any]], None]
 
 
+@dataclass(frozen=True)
+class MigrationContext:
+    """What a migration gets: the block it runs in and the upgraded contract's
+    namespace. It runs before the block's transactions, in a scratch overlay
+    dropped if it fails; it emits no events (there is no transaction)."""
+
+    chain_id: str
+    height: int
+    time_ms: int
+    contract: str
+    version: int
+    state: Namespace
+    system: StateReader
+    scratch: Overlay = field(repr=False)
+
+    def namespace(self, contract: str) -> Namespace:
+        return Namespace(self.scratch, contract_prefix(contract))
+
+
+Migration = Callable[[MigrationContext], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeId:
+    """The code of one contract version: its module and the SHA-256 (hex) of
+    the module's source file."""
+
+    module: str
+    source_sha256: str
+
+
 class Registry(Protocol):
     def has_contract(self, contract: str) -> bool: ...
 
-    def method(self, contract: str, name: str) -> Method | None: ...
+    def method(self, contract: str, name: str, version: int | None = None) -> Method | None:
+        """`version` None: the genesis code."""
 
     def is_privileged(self, contract: str) -> bool: ...
+
+    def code(self, contract: str, version: int) -> CodeId | None:
+        """The code this registry runs for a later version, or None if it lacks it."""
+
+    def migration(self, contract: str, version: int, migration_id: str) -> Migration | None:
+        """A migration declared by that version's code."""
 
 
 def contract_prefix(contract: str) -> bytes:

@@ -3,6 +3,7 @@
     apply_block(state, tip, block, registry) -> BlockExecution
       validate_header       every header field against the tip it extends
       validate_last_commit  the certificate of the tip block (> 2/3 power)
+      begin_block           contract upgrades due at this height (docs/adr/0004)
       apply_tx, in order    admission checks, then the contract, one receipt each
       receipts root, state root compared with the header
 
@@ -18,6 +19,10 @@ Two kinds of failure, deliberately different (docs/adr/0003):
   contract or method, bad argument, forbidden, contract error — is recorded
   with a failed receipt carrying the code; it uses its nonce and changes no
   other state.
+
+A third, which is no fault of the block: state says a contract runs a
+version whose code this node's registry lacks (CONTRACT_CODE_MISSING, raised
+as is). The node cannot judge the block, so it must stop rather than vote.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from typing import Protocol
 from ledger.accounts import consume_nonce, member_of_signer, next_nonce
 from ledger.certificates import validate_commit
 from ledger.contract_api import CallContext, Registry, contract_prefix
+from ledger.contract_upgrades import active_code, require_active_code
+from ledger.contract_upgrades import begin_block as begin_upgrades
 from ledger.errors import Code, LedgerError
 from ledger.state import Namespace, Overlay, StateReader
 from ledger.types import (
@@ -96,6 +103,7 @@ def apply_block(state: StateBackend, tip: ChainTip, block: Block, registry: Regi
     validate_body(block, tip)
     overlay = Overlay(state)
     context = TxContext(header.chain_id, header.height, header.time_ms)
+    begin_block(overlay, context, registry)
     receipts = tuple(
         _apply_included_tx(overlay, tx, index, context, registry, signatures_verified)
         for index, tx in enumerate(block.txs)
@@ -110,6 +118,13 @@ def apply_block(state: StateBackend, tip: ChainTip, block: Block, registry: Regi
         raise _invalid_block(f"state_root {header.state_root.hex()[:16]}… is not the "
                              f"executed state root {update.root.hex()[:16]}…")
     return BlockExecution(block, receipts, changes, update)
+
+
+def begin_block(state: Overlay, context: TxContext, registry: Registry) -> None:
+    """What runs before a block's transactions, on every node alike: contract
+    upgrades due at this height (ledger/contract_upgrades.py)."""
+    begin_upgrades(state, registry, chain_id=context.chain_id, height=context.height,
+                   time_ms=context.time_ms)
 
 
 def validate_header(header: BlockHeader, tip: ChainTip) -> None:
@@ -170,6 +185,10 @@ def apply_tx(state: Overlay, signed: SignedTransaction, context: TxContext, regi
         raise LedgerError(Code.BAD_NONCE, f"nonce {tx.nonce}, the sender's next is {expected}")
     if tx.expiry_height is not None and context.height > tx.expiry_height:
         raise LedgerError(Code.TX_EXPIRED, f"expired at height {tx.expiry_height}")
+    # Verify this node carries the code of the contract version state says runs
+    upgraded = active_code(state, tx.contract)
+    if upgraded is not None:
+        require_active_code(registry, upgraded)
     # From here on the transaction is in the chain and uses its nonce.
     consume_nonce(state, tx.sender)
     tx_id = signed.tx_id
@@ -182,7 +201,8 @@ def apply_tx(state: Overlay, signed: SignedTransaction, context: TxContext, regi
             raise LedgerError(Code.MEMBER_FROZEN, f"member {member.member_id} is frozen")
         if not registry.has_contract(tx.contract):
             raise LedgerError(Code.UNKNOWN_CONTRACT, f"no contract {tx.contract!r}")
-        method = registry.method(tx.contract, tx.method)
+        method = (registry.method(tx.contract, tx.method) if upgraded is None
+                  else registry.method(tx.contract, tx.method, upgraded.version))
         if method is None:
             raise LedgerError(Code.UNKNOWN_METHOD, f"{tx.contract} has no method {tx.method!r}")
         method(call, dict(tx.args))
@@ -201,6 +221,8 @@ def _apply_included_tx(state: Overlay, signed: SignedTransaction, index: int, co
     try:
         return apply_tx(state, signed, context, registry, signature_verified=signatures_verified)
     except LedgerError as error:
+        if error.code is Code.CONTRACT_CODE_MISSING:
+            raise  # this node's shortcoming, not the block's
         raise _invalid_block(f"transaction #{index} ({signed.tx_id.hex()[:16]}…): "
                              f"{error.code.value}: {error.message}") from None
 

@@ -2,7 +2,10 @@
 
 Start: open the home (config, genesis, keys: refuses exposed key files),
 check that this code is the code genesis pins, open LevelDB, the WAL and the
-sign store (each locked, so two processes cannot share a home), then the
+sign store (each locked, so two processes cannot share a home), refuse to
+go on if the next height runs contract code this node lacks (an upgrade's
+module and hash, docs/upgrades.md; the same check stops the node when it
+reaches such a height), then the
 consensus driver (which first replays the WAL), the peer channel and the
 HTTP server. Stop (SIGTERM/SIGINT): stop accepting requests and peers, let
 the driver finish the input in hand (a commit is one synced LevelDB batch,
@@ -20,8 +23,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from contracts.registry import default_registry
-from genesis.contract_pins import compute_node_pins, validate_contract_pins
+from contracts.registry import CONTRACT_MODULES, CONTRACT_UPGRADES, default_registry
+from genesis.contract_pins import (
+    compute_node_pins,
+    compute_version_pins,
+    validate_contract_pins,
+    validate_version_imports,
+)
 from ledger.accounts import member_of_signer
 from ledger.errors import Code, LedgerError
 from ledger.store import LevelDBStore
@@ -82,6 +90,10 @@ class Node:
 
     def _open_storage(self) -> None:
         validate_contract_pins(self.genesis, compute_node_pins())
+        validate_version_imports(CONTRACT_MODULES, CONTRACT_UPGRADES)
+        if CONTRACT_UPGRADES:
+            log.info("later contract versions carried: %s", ", ".join(
+                f"{name} {sha}" for name, sha in compute_version_pins(CONTRACT_UPGRADES).items()))
         home = self.home
         try:
             home.data.mkdir(exist_ok=True, mode=0o700)
@@ -99,6 +111,11 @@ class Node:
         validator_key = home.validator_key or home.member_key
         self.app = LedgerApplication(self.chain, default_registry(), self.mempool,
                                      validator_key.public_key)
+        try:
+            self.app.check_contract_code()
+        except BaseException:
+            self._stack.close()
+            raise
         self.sign_store = FileSignStore(home.sign_state)
         params = get_params(self.chain.state())
         core = Core(self.genesis.chain_id, GuardedSigner(validator_key, self.sign_store),
@@ -226,6 +243,10 @@ class Node:
         self._announce_height()
 
     def _on_bad_sync(self, peer: bytes, reason: str) -> None:
+        if self.app.halted is not None:  # this node lacks contract code: not the peer's fault
+            self.failure = self.app.halted
+            self.request_stop()
+            return
         self.peer_messages.bad_sync(peer, reason)
 
     def _announce_height(self) -> None:

@@ -29,6 +29,7 @@ def test_a_pin_is_the_sha256_of_the_source_file() -> None:
 def test_the_contracts_modules_a_contract_imports_are_pinned_too() -> None:
     pins = compute_contract_pins({"governance": "contracts.governance"})
     assert pins == {"contracts.engine": _sha("contracts/engine.py"),
+                    "contracts.upgrades": _sha("contracts/upgrades.py"),
                     "governance": _sha("contracts/governance.py")}
     assert list(pins) == sorted(pins)
 
