@@ -27,6 +27,7 @@ demo: $(STAMP)
 	$(BIN)/python -m cli.demo
 
 bench: $(STAMP)
+	$(BIN)/python bench/ceiling.py
 	$(BIN)/python bench/codec_crypto.py
 	$(BIN)/python bench/ledger_core.py
 
