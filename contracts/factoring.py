@@ -45,6 +45,7 @@ from dataclasses import replace
 from typing import Any
 
 from contracts import repayment as rp
+from contracts import risk
 from contracts.calendar import days, format_date, parse_date
 from contracts.engine import Contract, MethodSpec
 from contracts.factoring_records import (  # noqa: F401 (readers re-exported)
@@ -168,6 +169,8 @@ def _fund(ctx: CallContext, args: dict[str, Any]) -> None:
         raise LedgerError(Code.INVOICE_NOT_FINANCEABLE,
                           f"invoice {invoice.fingerprint.hex()} is now due for "
                           f"{invoice.amount_due}, not {deal.amount}: accept again")
+    risk.on_funded(ctx, FACTORING, deal.deal_id, financier=deal.financier, obligor=deal.buyer,
+                   supplier=deal.supplier, currency=invoice.currency, amount=deal.advance)
     mark_assigned(ctx, deal.fingerprint, deal.financier, deal.deal_id, action="factoring.fund",
                   detail=f"deal {deal.deal_id}: advance {deal.advance}, paid out {deal.paid_out}")
     payment = rp.record_payment(ctx, deal.deal_id, "funding", deal.supplier, deal.paid_out,
@@ -229,6 +232,8 @@ def _mark_overdue(ctx: CallContext, args: dict[str, Any]) -> None:
     _require_uncovered(deal)
     mark_overdue(ctx, deal.fingerprint, action="factoring.overdue", detail=f"deal {deal.deal_id}")
     deal = _move(ctx, deal, DealStatus.OVERDUE)
+    risk.on_overdue(ctx, FACTORING, deal.deal_id, obligor=deal.buyer, financier=deal.financier,
+                    asset="invoice:" + deal.fingerprint.hex())
     _emit(ctx, "factoring.overdue", deal, uncovered=deal.advance - deal.collected)
 
 
@@ -248,6 +253,7 @@ def _declare_default(ctx: CallContext, args: dict[str, Any]) -> None:
     exposed = [entry[0] for entry in exposure(ctx.scratch, deal.buyer)]
     deal = _move(ctx, deal, DealStatus.DEFAULTED, default=default)
     rp.add_exposure(ctx, FACTORING, deal.buyer, deal.financier, -1)
+    risk.on_closed(ctx, FACTORING, deal.deal_id)
     _emit(ctx, "factoring.defaulted", deal, recourse=cond.recourse, **rp.fields_of(default),
           reserve_forfeited=deal.reserve - deal.supplier_share)
     ctx.emit("factoring.obligor_default", {
@@ -276,6 +282,7 @@ def _close_payment(ctx: CallContext, args: dict[str, Any], acknowledged: bool) -
                      detail=f"deal {deal.deal_id}: paid {deal.buyer_paid}")
         deal = _move(ctx, deal, DealStatus.SETTLED)
         rp.add_exposure(ctx, FACTORING, deal.buyer, deal.financier, -1)
+        risk.on_closed(ctx, FACTORING, deal.deal_id)
         _emit(ctx, "factoring.settled", deal, buyer_paid=deal.buyer_paid,
               financier_collected=deal.collected, supplier_share=deal.supplier_share)
 

@@ -63,6 +63,8 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from contracts import upgrades
+from contracts.repayment import exposed_financiers
+from contracts.risk import freeze_notice
 from contracts.engine import Contract, MethodSpec
 from ledger import codec
 from ledger.accounts import (MAX_KEYS_PER_MEMBER, MEMBER_ID, ROLE, Member, Role, get_member,
@@ -364,6 +366,8 @@ def _execute(ctx: CallContext, action: str, params: dict[str, Any], *, by: str,
         kind, detail = _EVENT_OF[action], {"reason": params["reason"]}
     put_member(writer, member)
     ctx.emit(kind, {"member_id": member.member_id, "by": by, "subjects": subjects, **detail})
+    if action == "freeze":  # the financiers exposed to it are told (risk controls)
+        freeze_notice(ctx, member.member_id, exposed_financiers(ctx.scratch, member.member_id))
 
 
 def _subjects(proposal: Proposal, actor: str | None) -> list[str]:

@@ -38,6 +38,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from contracts.calendar import block_date, parse_date
+from contracts import risk
 from contracts.engine import Contract, MethodSpec
 from contracts.fingerprint import compute_fingerprint, normalize_invoice_number
 from contracts.liens import (
@@ -283,6 +284,9 @@ def _confirm(ctx: CallContext, args: dict[str, Any]) -> None:
     _transition(ctx, invoice, Status.CONFIRMED, "confirm", f"amount {amount}",
                 {"amount": amount, "face_amount": invoice.face_amount}, (),
                 confirmed_amount=amount, cancel_consent=False)
+    risk.on_invoice_confirmed(ctx, seller=invoice.seller, buyer=invoice.buyer,
+                              currency=invoice.currency, amount=amount,
+                              fingerprint=invoice.fingerprint)
 
 
 def _dispute(ctx: CallContext, args: dict[str, Any]) -> None:

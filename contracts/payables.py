@@ -35,6 +35,7 @@ from dataclasses import replace
 from typing import Any
 
 from contracts import repayment as rp
+from contracts import risk
 from contracts.calendar import days, format_date, parse_date
 from contracts.engine import Contract, MethodSpec
 from contracts.factoring_records import exposure as factoring_exposure
@@ -176,6 +177,9 @@ def _fund_discount(ctx: CallContext, args: dict[str, Any]) -> None:
     _require_not_frozen(ctx, discount.seller, "seller")
     child = new_part(ctx, 0, part.certificate_id, discount.financier, part.amount,
                      part.part_id, part.tier, "discount", discount.discount_id)
+    risk.on_funded(ctx, PAYABLES, child.part_id, financier=discount.financier,
+                   obligor=certificate.issuer, supplier=discount.seller,
+                   currency=certificate.currency, amount=part.amount)
     payment = rp.record_payment(ctx, discount.discount_id, "discount", discount.seller,
                                 discount.paid_out, args["payment_ref"])
     _spend(ctx, part, (child,))
@@ -239,6 +243,7 @@ def _close_payment(ctx: CallContext, args: dict[str, Any], acknowledged: bool) -
                               paid_amount=certificate.paid_amount + part.amount)
         if part.origin == "discount":
             rp.add_exposure(ctx, PAYABLES, certificate.issuer, part.holder, -1)
+            risk.on_closed(ctx, PAYABLES, part.part_id)
     else:
         part = replace(part, pending_ref=None)
     settled = certificate.outstanding_parts == 0 and certificate.status == "outstanding"
@@ -264,6 +269,8 @@ def _mark_overdue(ctx: CallContext, args: dict[str, Any]) -> None:
     require_no_pending(part)
     part = replace(part, status=PartStatus.OVERDUE.value)
     save(ctx, part)
+    risk.on_overdue(ctx, PAYABLES, part.part_id, obligor=certificate.issuer,
+                    financier=part.holder, asset=certificate.asset)
     _record(ctx, certificate, "overdue", f"part {part.part_id}: {part.amount} unpaid")
     _emit(ctx, "payables.overdue", certificate, (part,), part_id=part.part_id,
           amount=part.amount, holder=part.holder)
@@ -288,6 +295,7 @@ def _declare_default(ctx: CallContext, args: dict[str, Any]) -> None:
                           defaulted_amount=certificate.defaulted_amount + part.amount)
     save(ctx, certificate, part)
     rp.add_exposure(ctx, PAYABLES, certificate.issuer, part.holder, -1)
+    risk.on_closed(ctx, PAYABLES, part.part_id)
     _record(ctx, certificate, "default", f"part {part.part_id}: {part.amount} + penalty "
                                          f"{default.penalty} owed by {certificate.issuer}")
     _emit(ctx, "payables.defaulted", certificate, (part,), part_id=part.part_id,

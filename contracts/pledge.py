@@ -46,6 +46,7 @@ from dataclasses import replace
 from typing import Any
 
 from contracts import repayment as rp
+from contracts import risk
 from contracts.calendar import format_date, parse_date
 from contracts.engine import Contract, MethodSpec
 from contracts.pledge_records import (  # noqa: F401 (readers re-exported)
@@ -60,13 +61,12 @@ from contracts.pledge_records import (  # noqa: F401 (readers re-exported)
     breach_date,
     check_loan_limit,
     deal_key,
-    exposed_financiers,
     exposure,
     get_deal,
     new_deal,
     terms_from_args,
 )
-from contracts.repayment import AMOUNT
+from contracts.repayment import AMOUNT, exposed_financiers
 from contracts.terms import collateral_value, loan_to_value_bps
 from contracts.warehouse_receipts import (
     QUANTITY, RECEIPT_ID, Receipt, mark_pledged, mark_unpledged, receipt_asset,
@@ -110,6 +110,8 @@ def _fund(ctx: CallContext, args: dict[str, Any]) -> None:
     _check_step(deal, DealStatus.FUNDED)
     receipt = require_receipt(ctx.scratch, deal.receipt_id)
     check_loan_limit(deal.principal, deal.remaining, receipt.unit_value, deal.terms.ltv_bps)
+    risk.on_funded(ctx, PLEDGE, deal.deal_id, financier=deal.financier, obligor=deal.borrower,
+                   supplier=deal.borrower, currency=deal.currency, amount=deal.principal)
     payment = rp.record_payment(ctx, deal.deal_id, "funding", deal.borrower, deal.principal,
                                 args["payment_ref"])
     today = rp.today(ctx)
@@ -244,6 +246,7 @@ def _declare_default(ctx: CallContext, args: dict[str, Any]) -> None:
     exposed = exposed_financiers(ctx.scratch, deal.borrower)
     deal = _move(ctx, deal, DealStatus.DEFAULTED, default=default)
     rp.add_exposure(ctx, PLEDGE, deal.borrower, deal.financier, -1)
+    risk.on_closed(ctx, PLEDGE, deal.deal_id)
     _emit(ctx, "pledge.defaulted", deal, breach_date=breach, **rp.fields_of(default))
     ctx.emit("pledge.obligor_default", {
         "obligor": deal.borrower, "deal_id": deal.deal_id, "exposed": exposed,
@@ -277,6 +280,8 @@ def open_funded(ctx: CallContext, receipt: Receipt, financier: str, principal: i
                    status=DealStatus.FUNDED.value, origin=origin, funding_ref=funding_ref,
                    funded_date=funded_date, accrued_through=funded_date,
                    due_date=format_date(parse_date(funded_date) + tenor_days))
+    risk.on_funded(ctx, PLEDGE, deal.deal_id, financier=financier, obligor=deal.borrower,
+                   supplier=deal.borrower, currency=deal.currency, amount=principal)
     mark_pledged(ctx, receipt.receipt_id, financier, deal.deal_id)
     rp.add_exposure(ctx, PLEDGE, deal.borrower, financier, 1)
     _emit(ctx, "pledge.funded", _save(ctx, deal), principal=principal, due_date=deal.due_date,
@@ -293,6 +298,7 @@ def _settle(ctx: CallContext, deal: PledgeDeal) -> None:
     mark_unpledged(ctx, deal.receipt_id, deal.deal_id)
     deal = _move(ctx, deal, DealStatus.REPAID, margin_call_date=None, cure_deadline=None)
     rp.add_exposure(ctx, PLEDGE, deal.borrower, deal.financier, -1)
+    risk.on_closed(ctx, PLEDGE, deal.deal_id)
     _emit(ctx, "pledge.repaid", deal, principal=deal.principal,
           interest_paid=deal.interest_paid, released=deal.released, freed=deal.remaining)
 

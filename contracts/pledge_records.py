@@ -28,8 +28,6 @@ from ledger.structure import Bool, Field, Int, Nested, Optional, Str, Structure
 from ledger.types import HASH
 
 PLEDGE = "pledge"
-#: the products whose exposure indexes name the financiers exposed to an obligor
-EXPOSURE_CONTRACTS = ("factoring", "pledge", "prepayment")
 TENOR = Int(1, 36_500)
 LTV_BPS = Int(1, 10_000)
 
@@ -231,10 +229,3 @@ def exposure(reader: StateReader, borrower: str) -> list[list[Any]]:
     """[[financier, funded pledge deals], ...] on loans to `borrower`."""
     return rp.exposure(reader, PLEDGE, borrower)
 
-
-def exposed_financiers(reader: StateReader, obligor: str) -> list[str]:
-    """Every financier with a live deal on `obligor` in any product that keeps an
-    exposure index (factoring, pledge, prepayment), sorted, each once."""
-    found = {entry[0] for contract in EXPOSURE_CONTRACTS
-             for entry in rp.exposure(reader, contract, obligor)}
-    return sorted(found)

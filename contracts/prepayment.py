@@ -44,12 +44,13 @@ from typing import Any, ClassVar
 
 from contracts import pledge
 from contracts import repayment as rp
+from contracts import risk
 from contracts.calendar import format_date, parse_date
 from contracts.engine import Contract, MethodSpec
 from contracts.invoices import CURRENCY, DATE
 from contracts.pledge_records import (TENOR, TERMS_ARGS, TERMS_OPTIONAL, PledgeTerms,
-                                      check_loan_limit, exposed_financiers, terms_from_args)
-from contracts.repayment import AMOUNT, MONEY
+                                      check_loan_limit, terms_from_args)
+from contracts.repayment import AMOUNT, MONEY, exposed_financiers
 from contracts.terms import collateral_value
 from contracts.warehouse_receipts import GOODS, QUANTITY, RECEIPT_ID, issue_receipt
 from ledger.accounts import MEMBER_ID, Role
@@ -191,6 +192,8 @@ def _fund(ctx: CallContext, args: dict[str, Any]) -> None:
     deal = _require_deal(ctx, args["deal_id"])
     rp.require_signer(ctx, (deal.financier,), f"fund prepayment {deal.deal_id}")
     _check_step(deal, DealStatus.FUNDED)
+    risk.on_funded(ctx, PREPAYMENT, deal.deal_id, financier=deal.financier, obligor=deal.seller,
+                   supplier=deal.seller, currency=deal.currency, amount=deal.amount)
     payment = rp.record_payment(ctx, deal.deal_id, "funding", deal.seller, deal.amount,
                                 args["payment_ref"])
     today = rp.today(ctx)
@@ -209,6 +212,7 @@ def _deliver(ctx: CallContext, args: dict[str, Any]) -> None:
     collateral_value(deal.quantity, args["unit_value"])      # must fit 2^63-1
     receipt = issue_receipt(ctx, deal.distributor, deal.goods, deal.quantity,
                             args["unit_value"], deal.currency)
+    risk.on_closed(ctx, PREPAYMENT, deal.deal_id)     # continues as the pledge loan below
     loan = pledge.open_funded(ctx, receipt, deal.financier, deal.amount, deal.terms,
                               deal.tenor_days, deal.deal_id, str(deal.funding_ref),
                               str(deal.funded_date))
@@ -271,6 +275,7 @@ def _close_payment(ctx: CallContext, args: dict[str, Any], acknowledged: bool) -
     if payment.kind == "buyback" and deal.buyback_paid == deal.amount:
         deal = _move(ctx, deal, DealStatus.BOUGHT_BACK)
         rp.add_exposure(ctx, PREPAYMENT, deal.seller, deal.financier, -1)
+        risk.on_closed(ctx, PREPAYMENT, deal.deal_id)
         _emit(ctx, "prepayment.bought_back", deal, buyback_paid=deal.buyback_paid)
 
 
@@ -289,6 +294,7 @@ def _declare_default(ctx: CallContext, args: dict[str, Any]) -> None:
     exposed = exposed_financiers(ctx.scratch, deal.seller)
     deal = _move(ctx, deal, DealStatus.DEFAULTED, default=default)
     rp.add_exposure(ctx, PREPAYMENT, deal.seller, deal.financier, -1)
+    risk.on_closed(ctx, PREPAYMENT, deal.deal_id)
     _emit(ctx, "prepayment.defaulted", deal, **rp.fields_of(default))
     ctx.emit("prepayment.obligor_default", {
         "obligor": deal.seller, "deal_id": deal.deal_id, "exposed": exposed,

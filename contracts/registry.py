@@ -42,6 +42,7 @@ PRODUCTION_CONTRACTS: tuple[tuple[str, str], ...] = (
     ("pledge", "contracts.pledge"),
     ("prepayment", "contracts.prepayment"),
     ("payables", "contracts.payables"),
+    ("risk", "contracts.risk"),
 )
 #: The only contracts that may write system records (members, keys, params).
 PRIVILEGED = frozenset({"governance"})

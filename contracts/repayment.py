@@ -199,6 +199,18 @@ def exposure(reader: StateReader, contract: str, obligor: str) -> list[list[Any]
     return [] if data is None else codec.decode(data)  # type: ignore[return-value]
 
 
+#: The products that keep an exposure index: who is exposed to an obligor.
+EXPOSURE_CONTRACTS = ("factoring", "payables", "pledge", "prepayment")
+
+
+def exposed_financiers(reader: StateReader, obligor: str) -> list[str]:
+    """Every financier with a live deal on `obligor` in any product, sorted, each once:
+    whom a default or a freeze of that obligor concerns."""
+    found = {entry[0] for contract in EXPOSURE_CONTRACTS
+             for entry in exposure(reader, contract, obligor)}
+    return sorted(found)
+
+
 def add_exposure(ctx: CallContext, contract: str, obligor: str, financier: str,
                  delta: int) -> None:
     """Counts a financier's live deal of `contract` on an obligor in (+1) or out (-1)."""
