@@ -94,7 +94,7 @@ def test_sigkill_in_a_loop_never_stops_the_chain_from_growing(tmp_path: Path) ->
         finally:
             process.kill()
             process.communicate(timeout=30)
-        assert localnet.status(node) is None
+        assert process.returncode == -9  # killed, never a clean exit
 
 
 def test_a_transaction_waiting_on_a_nonce_gap_does_not_make_a_lone_validator_spin(

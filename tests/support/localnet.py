@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,8 +15,12 @@ PORT_SEARCH = range(20_000, 60_000, 97)
 
 
 def free_base_port(count: int) -> int:
-    """A base port with `count` consecutive free ports (checked by binding them)."""
-    for base in PORT_SEARCH:
+    """A base port with `count` consecutive free ports (checked by binding them).
+
+    The search starts at a random place, so test runs sharing the machine
+    rarely race for the same ports between the check and the nodes' bind."""
+    start = random.randrange(len(PORT_SEARCH))
+    for base in [*PORT_SEARCH[start:], *PORT_SEARCH[:start]]:
         sockets: list[socket.socket] = []
         try:
             for port in range(base, base + count):
