@@ -176,8 +176,10 @@ def print_summary(console: Console, book: Book) -> None:
         received, paid = book.flows(member)
         console.say(f"{member:<14}{_amount(received):<19}{_amount(paid):<19}"
                     + ", ".join(book.deeds.get(member, ["-"])))
-    supplier, _ = book.flows("SUPPLIER-01")
+    received, _ = book.flows("SUPPLIER-01")
+    supplier = received - book.pledge_loan        # for its invoices
     bank_in, bank_out = book.flows("BANK-A")
+    pledge_in, pledge_out = book.flows("BANK-B")
     cost = book.financed_face - supplier
     if cost != (bank_in - bank_out) + book.early_discount:
         raise DemoFailure(f"the money does not add up: {book.payments}")
@@ -186,6 +188,12 @@ def print_summary(console: Console, book: Book) -> None:
     console.say(f"{money(cost, CURRENCY)}, is BANK-A's interest "
                 f"{money(bank_in - bank_out, CURRENCY)} + CORE-01's discount "
                 f"{money(book.early_discount, CURRENCY)}")
+    if pledge_out != book.pledge_loan:
+        raise DemoFailure(f"BANK-B lent {book.pledge_loan}, paid {pledge_out}: {book.payments}")
+    console.say(f"SUPPLIER-01 also borrowed {money(book.pledge_loan, CURRENCY)} from BANK-B "
+                f"on its goods and repaid {money(pledge_in, CURRENCY)}:")
+    console.say(f"BANK-B's interest {money(pledge_in - pledge_out, CURRENCY)} (repaid the day "
+                f"it was lent); every unit free again")
     rate = book.chain_height / book.chain_seconds if book.chain_seconds else 0.0
     console.say(f"chain: height {book.chain_height}, {book.transactions} transactions, "
                 f"{rate:.1f} blocks/s")

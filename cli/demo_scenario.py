@@ -49,6 +49,10 @@ FACTORING_TERMS: dict[str, Any] = {
     "currency": CURRENCY, "advance_bps": 8000, "rate_bps": 600, "basis": 365, "fee": 0,
     "recourse": True, "grace_days": 5, "penalty_rate_bps": 1800}
 EARLY_PAYMENT_RATE_BPS = 1200
+PLEDGE_UNITS, PLEDGE_UNIT_VALUE = 1_000, 50_000    # 1,000 units at CNY 500.00
+PLEDGE_TERMS: dict[str, Any] = {
+    "ltv_bps": 6000, "rate_bps": 550, "basis": 365, "maintenance_bps": 8000, "cure_days": 5,
+    "grace_days": 5, "penalty_rate_bps": 1800}
 FACTORED, DISCOUNTED = "INV-2026-1001", "INV-2026-1002"
 
 
@@ -94,6 +98,7 @@ class Book:
     payments: list[tuple[str, str, int]] = field(default_factory=list)  # payer, payee, amount
     financed_face: int = 0        # face of the invoices SUPPLIER-01 was paid early for
     early_discount: int = 0       # what CORE-01 kept for paying early
+    pledge_loan: int = 0          # lent to SUPPLIER-01 against its goods (repaid the same day)
     last_height: int = 0          # the block of the latest transaction
     chain_height: int = 0
     transactions: int = 0
@@ -297,9 +302,53 @@ class Scenario:
         self.book.did("SUPPLIER-01", "discounted 1")
 
     def pledge(self) -> None:
-        self.out.step("Warehouse-receipt (pledge) financing")
-        self.out.say("not in this version (issue 6): WAREHOUSE-01 has nothing to do yet")
-        self.book.did("WAREHOUSE-01", "nothing yet (pledges: issue 6)")
+        units, unit_value, ltv = PLEDGE_UNITS, PLEDGE_UNIT_VALUE, PLEDGE_TERMS["ltv_bps"]
+        principal = units * unit_value * ltv // 10_000
+        self.out.step(f"Pledge financing: SUPPLIER-01 borrows from BANK-B against goods in "
+                      f"WAREHOUSE-01, {percent(ltv)} LTV")
+        _, events = self.do("WAREHOUSE-01", "warehouse_receipts", "issue",
+                            {"owner": "SUPPLIER-01", "goods": "steel coil", "quantity": units,
+                             "unit_value": unit_value, "currency": CURRENCY})
+        receipt_id = events["receipt.issued"]["receipt_id"]
+        _, events = self.do("SUPPLIER-01", "pledge", "apply",
+                            {"receipt_id": receipt_id, "financier": "BANK-B",
+                             "principal": principal, "tenor_days": 90, **PLEDGE_TERMS})
+        deal = events["pledge.applied"]["deal_id"]
+        funding = {"deal_id": deal, "payment_ref": "BANKB-PL-1"}
+        self.do("BANK-B", "pledge", "fund", funding)
+        self.do("SUPPLIER-01", "pledge", "acknowledge_payment", funding)
+        self.out.say(f"WAREHOUSE-01 issues a receipt: {units:,} units of steel coil at "
+                     f"{_cny(unit_value)} = {_cny(units * unit_value)}")
+        self.out.say(f"SUPPLIER-01 pledges it (BANK-B's lien); BANK-B lends {_cny(principal)}")
+        self.out.say(f"   = {units:,} x {_cny(unit_value)} x {percent(ltv)}")
+        part = principal // 2
+        self._repay_pledge(deal, part, "SUP-PL-1")
+        _, events = self.do("SUPPLIER-01", "pledge", "request_release",
+                            {"deal_id": deal, "quantity": units * part // principal})
+        self.do("BANK-B", "pledge", "approve_release", {"deal_id": deal})
+        _, events = self.do("WAREHOUSE-01", "pledge", "confirm_release", {"deal_id": deal})
+        released = events["pledge.released"]
+        self.out.say(f"SUPPLIER-01 repays {_cny(part)}; BANK-B approves, WAREHOUSE-01 "
+                     f"confirms {released['quantity']:,} units left")
+        self.out.say(f"   = {units:,} x {_cny(part)} repaid // {_cny(principal)} lent; "
+                     f"{released['remaining']:,} stay pledged")
+        events = self._repay_pledge(deal, principal - part, "SUP-PL-2")
+        repaid = events.get("pledge.repaid")
+        if repaid is None or "lien.released" not in events:
+            raise DemoFailure(f"the full repayment did not end the pledge: {sorted(events)}")
+        self.out.say(f"SUPPLIER-01 repays the other {_cny(principal - part)}")
+        self.out.say(f"=>  LOAN REPAID, BANK-B's lien released, {repaid['freed']:,} units free")
+        self.book.pledge_loan += principal
+        self.book.did("WAREHOUSE-01", f"issued 1 receipt, released {released['quantity']:,} units")
+        self.book.did("BANK-B", "lent 1 against goods")
+        self.book.did("SUPPLIER-01", "pledged 1 receipt")
+
+    def _repay_pledge(self, deal: str, amount: int, reference: str
+                      ) -> dict[str, dict[str, Any]]:
+        payment = {"deal_id": deal, "payment_ref": reference}
+        self.do("SUPPLIER-01", "pledge", "repay", {**payment, "amount": amount})
+        _, events = self.do("BANK-B", "pledge", "acknowledge_payment", payment)
+        return events
 
     def repayment(self) -> None:
         self.out.step(f"CORE-01 pays No. {FACTORED} to BANK-A, in two parts")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import click
 
 from cli.audit import audit
+from cli.certificate import certificate
 from cli.discount import discount
 from cli.factoring import factoring
 from cli.invoice import invoice
 from cli.keys import keys
 from cli.localnet import localnet_group
 from cli.node import node
+from cli.pledge import pledge
 from cli.quote import quote
+from cli.receipt import receipt
 from cli.verify import proof, verify
 from cli.tx import tx
 
@@ -32,6 +35,9 @@ cli.add_command(factoring)
 cli.add_command(discount)
 cli.add_command(proof)
 cli.add_command(audit)
+cli.add_command(receipt)
+cli.add_command(pledge)
+cli.add_command(certificate)
 invoice.add_command(verify)
 
 

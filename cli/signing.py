@@ -55,6 +55,9 @@ MONEY_ATTRIBUTES = frozenset({
     "amount", "face_amount", "advance", "discount", "fee", "paid_out", "reserve", "paid",
     "buyer_paid", "financier_collected", "supplier_share", "uncovered", "penalty",
     "recourse_claim", "financier_loss", "reserve_forfeited",
+    # pledge, warehouse receipts, payable certificates
+    "principal", "unit_value", "previous_unit_value", "collateral_value", "outstanding",
+    "title_value", "part_amount", "to_interest", "to_principal",
 })
 #: Shown in --json, left out of the human output (the index's business, not the reader's).
 QUIET_ATTRIBUTES = frozenset({"subjects"})

@@ -59,6 +59,12 @@ def test_the_demo_tells_the_story_and_leaves_no_process(tmp_path: Path) -> None:
     assert "=>  FREE TO FINANCE" in out
     assert re.search(rf"=>  REFUSED ({REFUSALS})", out), out
     assert re.search(r"=>  STATE ROOTS EQUAL [0-9a-f]{64}\n", out), out
+    released = re.search(r"confirms ([0-9,]+) units left\n +=  ?([0-9,]+) x CNY ([0-9,.]+) "
+                         r"repaid // CNY ([0-9,.]+) lent", out)
+    assert released, out
+    units, total, repaid, lent = (float(g.replace(",", "")) for g in released.groups())
+    assert units == total * repaid // lent, out            # the proportional release
+    assert "=>  LOAN REPAID, BANK-B's lien released, 500 units free" in out
     assert "all stopped, no process left" in out
     assert "\r" not in out and "\x1b" not in out          # not a terminal: plain lines
     assert sorted(n.member_id for n in localnet.load(home)) == VALIDATORS
