@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ledger.crypto import Tag, tagged_hash
 from ledger.errors import Code, LedgerError
 from ledger.types import MAX_BLOCK_SIZE, Block, Commit
 from node.consensus.messages import CertifiedBlock, SignedProposal, SignedVote, decode_message
@@ -99,10 +100,12 @@ class PeerMessages:
         chain_id = self.app.chain.genesis.chain_id
         for raw in body:
             self.txs_received += 1
+            # the id is the hash of the canonical bytes: a copy this node already
+            # holds (every peer relays each transaction) is skipped undecoded
+            if tagged_hash(Tag.TX_ID, raw) in self.app.mempool:
+                continue
             try:
                 tx = decode_signed_tx(raw)
-                if tx.tx_id in self.app.mempool:
-                    continue
                 self.app.mempool.add(admit(tx, chain_id=chain_id, state=state,
                                            next_height=self.app.height + 1))
             except LedgerError:

@@ -141,5 +141,8 @@ def test_gossiped_transactions_are_admitted_and_bad_ones_only_dropped(harness: H
     assert good.tx_id in harness.app.mempool and len(harness.app.mempool) == 1
     assert (harness.handler.txs_received, harness.handler.txs_rejected) == (3, 2)
     assert harness.network.dropped == []
+    harness.handler.on_message(PEER, FrameKind.TXS, [good.encode()])  # another peer's copy
+    assert (harness.handler.txs_received, harness.handler.txs_rejected) == (4, 2)
+    assert len(harness.app.mempool) == 1
     harness.handler.on_message(PEER, FrameKind.TXS, {"not": "a list"})
     assert [code for _, code, _ in harness.network.dropped] == [Code.PEER_PROTOCOL_ERROR]
