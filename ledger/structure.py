@@ -230,7 +230,8 @@ class Structure:
 
     @classmethod
     def check_layout(cls) -> None:
-        """Raises if LAYOUT and the dataclass fields disagree (used by tests)."""
-        names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        """Raises if LAYOUT and the dataclass fields disagree (used by tests).
+        Fields with init=False are caches of derived values, not wire fields."""
+        names = tuple(f.name for f in fields(cls) if f.init)  # type: ignore[arg-type]
         if names != tuple(name for name, _ in cls.LAYOUT):
             raise TypeError(f"{cls.__name__}: LAYOUT {cls.LAYOUT} != fields {names}")

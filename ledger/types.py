@@ -14,7 +14,7 @@ a vote over `signing_bytes(VOTE_SIGN, chain_id, encode(vote))`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -99,6 +99,8 @@ class Transaction(Structure):
 class SignedTransaction(Structure):
     tx: Transaction
     signature: bytes
+    #: the id, computed on first use (a cache: not a wire field, not compared)
+    _tx_id: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
         ("tx", Nested(Transaction)),
@@ -108,7 +110,12 @@ class SignedTransaction(Structure):
 
     @property
     def tx_id(self) -> bytes:
-        return tagged_hash(Tag.TX_ID, self.encode())
+        """SHA-256("scf/hash/tx/v1" || canonical bytes); encoded and hashed once per value."""
+        cached = self._tx_id
+        if cached is None:
+            cached = tagged_hash(Tag.TX_ID, self.encode())
+            object.__setattr__(self, "_tx_id", cached)
+        return cached
 
     def has_valid_signature(self) -> bool:
         return verify_signature(self.tx.sender, self.tx.signing_bytes(), self.signature)
