@@ -46,6 +46,7 @@ from node.peers.network import PeerNetwork
 from node.peers.protocol import FrameKind
 from node.runtime.admission import admit, decode_signed_tx
 from node.runtime.application import CommittedBlock, LedgerApplication
+from node.runtime.block_proofs import BlockProofs
 from node.runtime.commit_feed import CommitFeed
 from node.runtime.driver import ConsensusDriver
 from node.runtime.mempool import Mempool, MempoolLimits
@@ -121,6 +122,7 @@ class Node:
         core = Core(self.genesis.chain_id, GuardedSigner(validator_key, self.sign_store),
                     Timeouts.from_params(params))
         self.feed = CommitFeed(self.config.api.max_streams)
+        self.block_proofs = BlockProofs(self.chain)
         self.app.on_failure = self.feed.release
         self.sync = BlockSync()
         self.driver = ConsensusDriver(core, self.app, self.wal, self.sign_store,

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ledger import merkle
 from ledger.errors import Code, LedgerError
 from node.api.errors import STATUS_OF
 from node.api.requests import (
@@ -107,17 +106,14 @@ def tx_status(node: Node, tx_id: bytes) -> dict[str, Any]:
     location = node.chain.tx_location(tx_id)
     if location is not None:
         height, index = location
-        block = node.chain.block(height)
-        receipts = node.chain.receipts(height)
-        receipt = receipts[index]
+        provable = node.block_proofs.at(height)
+        block, receipt = provable.block, provable.receipts[index]
         return {
             "id": tx_id.hex(), "status": "committed", "height": height, "index": index,
             "code": receipt.code, "tx": tx_view(block.txs[index]),
             "receipt": receipt_view(receipt), "header": header_view(block.header),
-            "tx_proof": inclusion_view(merkle.inclusion_proof(
-                [tx.encode() for tx in block.txs], index)),
-            "receipt_proof": inclusion_view(merkle.inclusion_proof(
-                [r.encode() for r in receipts], index)),
+            "tx_proof": inclusion_view(provable.txs_tree.inclusion_proof(index)),
+            "receipt_proof": inclusion_view(provable.receipts_tree.inclusion_proof(index)),
         }
     if tx_id in node.mempool:
         return {"id": tx_id.hex(), "status": "pending"}
