@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: venv test demo bench clean vectors
+.PHONY: venv test demo bench clean vectors faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,6 +30,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/ceiling.py
 	$(BIN)/python bench/codec_crypto.py
 	$(BIN)/python bench/ledger_core.py
+
+# Fault tests on a real localnet: the long crash-under-load run (several minutes)
+# and the short one (which `make test` also runs). docs/reliability.md.
+faults: $(STAMP)
+	SCF_FAULTS=long $(BIN)/python -m pytest -q -s tests/faults
 
 vectors: $(STAMP)
 	$(BIN)/python tests/vectors/generate_transactions.py
