@@ -60,10 +60,10 @@ from tests.contracts.test_pledge_support import (
 
 from tests.contracts.consortium_support import (
     BANKS,
+    ConsortiumBase,
     FREEZABLE,
     OBLIGORS,
     TRADES,
-    ConsortiumBase,
     index,
     right,
 )
