@@ -113,10 +113,10 @@ class LedgerApplication:
                 max_txs=params.max_block_txs, signatures_verified=True)  # all from the mempool
         except LedgerError as error:
             raise self._halt_if_code_missing(error, height) from None
-        for tx, error in left_out:
+        for tx, reason in left_out:
             # it cannot commit on top of this state: drop it and say why on request
             self.mempool.remove(tx.tx_id)
-            self._remember_failure(tx.tx_id, error)
+            self._remember_failure(tx.tx_id, reason)
         self._executions[execution.block.hash] = execution
         return execution.block
 
