@@ -88,7 +88,9 @@ def replay(genesis: Genesis, entries: Iterable[RawEntry], registry: Registry, *,
     `check_tx_signatures=False` skips transaction signatures only (to measure
     their share of the cost); certificates are always checked.
     """
-    chain = ChainStore(store if store is not None else MemoryStore(), genesis)
+    # only the last two state versions are read again (the tip and its parent's
+    # validator set): prune the older ones, so memory follows the state, not the chain
+    chain = ChainStore(store if store is not None else MemoryStore(), genesis, keep_versions=2)
     blocks = transactions = 0
     try:
         for batch in _windows(iter(entries), window):
