@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,3 +207,14 @@ def scenario_digest() -> str:
                Call("SUPPLIER-02", "cancel", {"fingerprint": fp3})], step_ms=90 * DAY_MS)
     hashes = [chain.store.block_hash(h).hex() for h in range(1, chain.store.height + 1)]
     return " ".join([chain.root.hex(), *hashes])
+
+
+def digest_under_hash_seed(module: str, seed: str) -> str:
+    """`module.scenario_digest()` computed in a fresh interpreter with PYTHONHASHSEED=seed
+    (the determinism tests compare it with the digest of this process)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", f"from {module} import scenario_digest; print(scenario_digest())"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=True)
+    return result.stdout.strip()

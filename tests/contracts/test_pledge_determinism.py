@@ -9,23 +9,8 @@ here and in fresh interpreters under different PYTHONHASHSEED values, all must a
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
+from tests.contracts.support import digest_under_hash_seed
 from tests.contracts.test_pledge_support import scenario_digest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _digest_in_subprocess(seed: str) -> str:
-    env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-c", "from tests.contracts.test_pledge_support import "
-                               "scenario_digest; print(scenario_digest())"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
-    return result.stdout.strip()
 
 
 def test_same_blocks_same_state_root_across_hash_seeds() -> None:
@@ -33,4 +18,5 @@ def test_same_blocks_same_state_root_across_hash_seeds() -> None:
     assert len(here.split()) > 20   # the root and every block hash
     assert here == scenario_digest()
     for seed in ("0", "1", "4242"):
-        assert _digest_in_subprocess(seed) == here, f"PYTHONHASHSEED={seed} diverged"
+        assert digest_under_hash_seed("tests.contracts.test_pledge_support", seed) == here, \
+            f"PYTHONHASHSEED={seed} diverged"
