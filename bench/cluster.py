@@ -10,6 +10,12 @@ the run, commit latency p50/p95/p99 (from the POST to the event), and what
 was lost (never committed). The knee is the highest rate still committed
 within 10 % of the offered rate with p99 below 3 s.
 
+Also per rate: the CPU time the 4 node processes spent per committed
+transaction (read from /proc before and after), which stays meaningful when
+other work shares the machine, and the capacity it implies (cores / CPU per
+transaction). `bench/ceiling.py` runs first in the same process, and every
+rate is also given as a fraction of its ceiling.
+
 Run: .venv/bin/python bench/cluster.py [--rates 100,200,400] [--seconds 10] [--batch 0|N]
 Prints `RESULT name=value unit` lines last.
 """
@@ -20,6 +26,7 @@ import argparse
 import hashlib
 import json
 import multiprocessing
+import os
 import sys
 import tempfile
 import threading
@@ -34,6 +41,9 @@ from ledger.types import Transaction  # noqa: E402
 from node import localnet  # noqa: E402
 from node.client import NodeClient  # noqa: E402
 from tests.support.localnet import free_base_port  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ceiling as ceiling_bench  # noqa: E402
 
 #: invoices.register needs the supplier role; the example consortium has one
 #: supplier, so the bench raises the nonce window and lets it run far ahead.
@@ -112,6 +122,21 @@ def observe(url: str, committed: dict[str, float], stop: threading.Event) -> Non
                 committed.setdefault(event["tx_id"], time.time())
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def measure_ceiling(validators: int) -> float:
+    decode, verify, hashing = ceiling_bench.cost_per_tx(ceiling_bench.signed_registrations(2000))
+    return len(os.sched_getaffinity(0)) / (validators * (decode + verify + hashing))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -132,6 +157,8 @@ def run_rate(directory: Path, nodes: list[localnet.LocalNode], rate: int, second
     time.sleep(0.5)
     results: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     start = time.time() + 0.5
+    pids = [p for p in (localnet.pid_of(node) for node in nodes) if p is not None]
+    cpu_before = cpu_seconds(pids)
     processes = [multiprocessing.Process(target=client, args=(
         nodes[(i + 1) % len(nodes)].url, work[i], rate / CLIENT_PROCESSES, batch, start,
         results)) for i in range(CLIENT_PROCESSES)]
@@ -146,13 +173,15 @@ def run_rate(directory: Path, nodes: list[localnet.LocalNode], rate: int, second
     while time.time() < deadline and not all(tx in committed for tx in sent):
         time.sleep(0.2)
     stop.set()
+    cpu = cpu_seconds(pids) - cpu_before
     finals = [committed[tx] for tx in sent if tx in committed]
     latencies = [committed[tx] - at for tx, at in sent.items() if tx in committed]
     span = (max(finals) - start) if finals else float("nan")
     return {"offered": rate, "accepted": len(sent), "committed": len(finals),
             "lost": len(sent) - len(finals), "tx_s": len(finals) / span if finals else 0.0,
             "p50": percentile(latencies, 0.50), "p95": percentile(latencies, 0.95),
-            "p99": percentile(latencies, 0.99)}
+            "p99": percentile(latencies, 0.99),
+            "cpu_ms_per_tx": 1000 * cpu / len(finals) if finals else float("nan")}
 
 
 def main() -> None:
@@ -162,6 +191,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0, help="0: one tx per POST")
     options = parser.parse_args()
     rates = [int(r) for r in options.rates.split(",")]
+    cores = len(os.sched_getaffinity(0))
+    ceiling = measure_ceiling(4)
+    print(f"ceiling (bench/ceiling.py, this run): {ceiling:,.0f} tx/s for 4 validators "
+          f"on {cores} cores")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         nodes = localnet.create(directory, validators=4, base_port=free_base_port(4))
@@ -175,14 +208,17 @@ def main() -> None:
             print(f"4 validators + {CLIENT_PROCESSES} load clients on this machine; {mode}; "
                   f"{options.seconds} s per rate")
             print(f"{'offered':>8} {'committed':>10} {'tx/s':>8} {'p50 s':>7} {'p95 s':>7} "
-                  f"{'p99 s':>7} {'lost':>5}")
+                  f"{'p99 s':>7} {'lost':>5} {'of ceiling':>10} {'node CPU ms/tx':>15} "
+                  f"{'CPU capacity tx/s':>18}")
             rows = []
             for rate in rates:
                 row = run_rate(directory, nodes, rate, options.seconds, options.batch,
                                f"R{rate}")
                 rows.append(row)
                 print(f"{rate:>8} {row['committed']:>10} {row['tx_s']:>8.0f} {row['p50']:>7.2f} "
-                      f"{row['p95']:>7.2f} {row['p99']:>7.2f} {row['lost']:>5}")
+                      f"{row['p95']:>7.2f} {row['p99']:>7.2f} {row['lost']:>5} "
+                      f"{row['tx_s'] / ceiling:>10.1%} {row['cpu_ms_per_tx']:>15.2f} "
+                      f"{1000 * cores / row['cpu_ms_per_tx']:>18,.0f}")
         finally:
             for node in nodes:
                 localnet.stop(node)
@@ -190,7 +226,11 @@ def main() -> None:
     knee = max((r["offered"] for r in good), default=0)
     best = max(rows, key=lambda r: r["tx_s"])
     suffix = f"batch{options.batch}" if options.batch else "single"
+    print(f"RESULT ceiling_4_validators={ceiling:.0f} tx/s")
     print(f"RESULT cluster_max_committed_{suffix}={best['tx_s']:.0f} tx/s")
+    print(f"RESULT cluster_max_fraction_of_ceiling_{suffix}={best['tx_s'] / ceiling:.3f}")
+    print(f"RESULT cluster_node_cpu_per_tx_{suffix}="
+          f"{min(r['cpu_ms_per_tx'] for r in rows):.2f} ms")
     print(f"RESULT cluster_knee_{suffix}={knee} tx/s")
     for row in rows:
         print(f"RESULT cluster_p50_at_{row['offered']}_{suffix}={row['p50']:.2f} s")

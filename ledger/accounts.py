@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import ClassVar
 
 from ledger import codec
@@ -78,7 +79,15 @@ def nonce_key(public_key: bytes) -> bytes:
 
 def get_member(state: StateReader, member_id: str) -> Member | None:
     data = state.get(member_key(member_id))
-    return None if data is None else Member.decode(data)
+    return None if data is None else _decode_member(data)
+
+
+@lru_cache(maxsize=1024)
+def _decode_member(data: bytes) -> Member:
+    """Every transaction looks up its sender (and contracts its parties), and
+    a member record changes rarely: decoding is cached by the record's bytes,
+    which is exact (one encoding, one frozen value) whatever the state."""
+    return Member.decode(data)
 
 
 def member_of_signer(state: StateReader, public_key: bytes) -> Member | None:

@@ -96,6 +96,7 @@ class ChainStore:
         self.genesis = genesis
         self.keep_versions = keep_versions
         self.tree = SparseMerkleTree(_TreeNodes(kv))
+        self._tip_cache: ChainTip | None = None
         self._open()
 
     # -- opening ---------------------------------------------------------
@@ -215,13 +216,23 @@ class ChainStore:
         return self.genesis.hash if height == 0 else self.block(height).hash
 
     def tip(self) -> ChainTip:
-        """What the next block must extend."""
+        """What the next block must extend (kept per head height: building,
+        checking and committing a block each ask for it, and it decodes the
+        head block)."""
         height = self.height
-        time_ms = self.genesis.genesis_time_ms if height == 0 else self.block(height).header.time_ms
+        cached = self._tip_cache
+        if cached is not None and cached.height == height:
+            return cached
+        self._tip_cache = self._compute_tip(height)
+        return self._tip_cache
+
+    def _compute_tip(self, height: int) -> ChainTip:
+        head = None if height == 0 else self.block(height)
+        time_ms = self.genesis.genesis_time_ms if head is None else head.header.time_ms
+        block_hash = self.genesis.hash if head is None else head.hash
         validators = get_validator_set(self.state())
         signed_tip = validators if height == 0 else get_validator_set(self.state_at(height - 1))
-        return ChainTip(self.genesis.chain_id, height, self.block_hash(height), time_ms,
-                        validators, signed_tip)
+        return ChainTip(self.genesis.chain_id, height, block_hash, time_ms, validators, signed_tip)
 
     # -- the StateBackend of the transition ---------------------------------
 
