@@ -11,6 +11,19 @@ thousands of seeded crashes: HeightStarted, the height's WAL records, then
 ReplayFinished with the sign store's last record; the effects that ask the
 application to build or execute a block wait until the replay is over.
 
+What must be on disk when (docs/wal.md, "When records are synced"): a
+record is appended without fsync, and the log is fsynced before anything
+this node signed leaves the process (a Broadcast). The log is one sequential
+file per height, so that fsync makes every earlier record durable: whatever
+led this node to a proposal or a vote (the prevotes that locked it, say) is
+on disk before a peer can see that proposal or vote, which is what a replay
+needs to come back to the same locks. Records after the last signed message
+may be lost with the machine's power; losing them is losing messages that
+peers re-send and timeouts that fire again. (CometBFT's WAL makes the same
+split: peer messages written, its own messages written and synced.) One
+fsync per message sent instead of one per input (every peer's vote) is the
+difference under load.
+
 Messages of the next height are held (bounded) and fed once that height
 starts, so they reach the WAL after HeightStarted as the core requires.
 Blocks fetched by block sync are verified and committed by the application
@@ -116,6 +129,7 @@ class ConsensusDriver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_height_delay_ms = next_height_delay_ms
         self._delayed: tuple[HeightStarted, asyncio.TimerHandle] | None = None
+        self._wal_unsynced = False
 
     # -- what the rest of the node calls ---------------------------------------------
 
@@ -157,6 +171,7 @@ class ConsensusDriver:
         while True:
             item = await self._queue.get()
             if isinstance(item, _Stop):
+                self._sync_wal()
                 return
             if isinstance(item, SyncedBlocks):
                 self._apply_synced(item)
@@ -235,7 +250,9 @@ class ConsensusDriver:
     def _handle(self, event: Input, queue: deque[Input], deferred: list[Effect] | None, *,
                 write: bool) -> None:
         if write:
-            self.wal.append(encode_input(event))  # the WAL is written before the effects
+            # written before the effects; synced before any of them leaves the process
+            self.wal.append(encode_input(event), sync=False)
+            self._wal_unsynced = True
         for effect in self.core.handle(event, self._now_ms()):
             if deferred is not None and isinstance(effect, (ExecuteBlock, BuildBlock)):
                 deferred.append(effect)
@@ -250,6 +267,7 @@ class ConsensusDriver:
 
     def _carry_out(self, effect: Effect, queue: deque[Input]) -> None:
         if isinstance(effect, Broadcast):
+            self._sync_wal()
             self._send(effect.message)
             queue.append(as_input(effect.message))
         elif isinstance(effect, ScheduleTimeout):
@@ -282,6 +300,11 @@ class ConsensusDriver:
         elif isinstance(effect, RecordEvidence):
             self.evidence.append(effect.evidence)
             log.warning("equivocation evidence recorded: %s", effect.evidence)
+
+    def _sync_wal(self) -> None:
+        if self._wal_unsynced:
+            self.wal.sync()
+            self._wal_unsynced = False
 
     # -- block sync ---------------------------------------------------------------------
 
