@@ -16,7 +16,12 @@ other work shares the machine, and the capacity it implies (cores / CPU per
 transaction). `bench/ceiling.py` runs first in the same process, and every
 rate is also given as a fraction of its ceiling.
 
+With `--mix factoring`, instead: whole factoring workflows (register,
+confirm, offer, accept, fund, acknowledge; bench/factoring_mix.py), closed
+loop, `--workflows` of them with `--concurrency` at once.
+
 Run: .venv/bin/python bench/cluster.py [--rates 100,200,400] [--seconds 10] [--batch 0|N]
+     .venv/bin/python bench/cluster.py --mix factoring [--workflows 300] [--concurrency 48]
 Prints `RESULT name=value unit` lines last.
 """
 
@@ -44,6 +49,7 @@ from tests.support.localnet import free_base_port  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ceiling as ceiling_bench  # noqa: E402
+import factoring_mix  # noqa: E402
 
 #: invoices.register needs the supplier role; the example consortium has one
 #: supplier, so the bench raises the nonce window and lets it run far ahead.
@@ -184,12 +190,63 @@ def run_rate(directory: Path, nodes: list[localnet.LocalNode], rate: int, second
             "cpu_ms_per_tx": 1000 * cpu / len(finals) if finals else float("nan")}
 
 
+def run_factoring_mix(workflows: int, concurrency: int) -> None:
+    cores = len(os.sched_getaffinity(0))
+    ceiling = measure_ceiling(4)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        nodes = localnet.create(directory, validators=4, base_port=free_base_port(4))
+        configure(nodes)
+        try:
+            for node in nodes:
+                localnet.start(node)
+            if not localnet.wait_until(nodes, 1, timeout_s=60):
+                raise SystemExit("the localnet did not start")
+            pids = [p for p in (localnet.pid_of(node) for node in nodes) if p is not None]
+            cpu_before = cpu_seconds(pids)
+            result = factoring_mix.run(directory, nodes, workflows, concurrency)
+            cpu = cpu_seconds(pids) - cpu_before
+        finally:
+            for node in nodes:
+                localnet.stop(node)
+    if result["aborted"]:
+        print(f"stopped early: {result['aborted']}")
+    operations = result["operations"]
+    print(f"4 validators on {cores} cores; {workflows} factoring workflows of "
+          f"{len(factoring_mix.STEPS)} transactions, {concurrency} at once (closed loop)")
+    print(f"{result['workflows']} workflows, {operations} operations in {result['seconds']:.1f} s:"
+          f" {result['workflows_s']:.1f} workflows/s, {result['ops_s']:.0f} operations/s "
+          f"({result['ops_s'] / ceiling:.1%} of the ceiling of {ceiling:,.0f} tx/s)")
+    print(f"node CPU per operation: {1000 * cpu / max(1, operations):.2f} ms")
+    print(f"{'operation':<12} {'count':>6} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}")
+    for step in factoring_mix.STEPS:
+        values = result["latencies"].get(step, [])
+        print(f"{step:<12} {len(values):>6} {percentile(values, 0.5):>7.2f} "
+              f"{percentile(values, 0.95):>7.2f} {percentile(values, 0.99):>7.2f}")
+    for reason, count in sorted(result["refused"].items()):
+        print(f"refused: {reason} x{count}")
+    every = [v for values in result["latencies"].values() for v in values]
+    print(f"RESULT factoring_workflows_per_s={result['workflows_s']:.1f} workflows/s")
+    print(f"RESULT factoring_ops_per_s={result['ops_s']:.0f} tx/s")
+    print(f"RESULT factoring_fraction_of_ceiling={result['ops_s'] / ceiling:.3f}")
+    print(f"RESULT factoring_node_cpu_per_op={1000 * cpu / max(1, operations):.2f} ms")
+    print(f"RESULT factoring_p50={percentile(every, 0.5):.2f} s")
+    print(f"RESULT factoring_p99={percentile(every, 0.99):.2f} s")
+    print(f"RESULT factoring_refused={sum(result['refused'].values())} tx")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", default="100,200,400")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--batch", type=int, default=0, help="0: one tx per POST")
+    parser.add_argument("--mix", choices=("registrations", "factoring"), default="registrations")
+    parser.add_argument("--workflows", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=48)
     options = parser.parse_args()
+    if options.mix == "factoring":
+        run_factoring_mix(options.workflows, options.concurrency)
+        return
     rates = [int(r) for r in options.rates.split(",")]
     cores = len(os.sched_getaffinity(0))
     ceiling = measure_ceiling(4)
