@@ -14,6 +14,7 @@
 | scf_sync_lag_blocks | gauge | how far the best peer is ahead |
 | scf_event_streams | gauge | open /v1/events streams |
 | scf_evidence_total | gauge | equivocation evidence recorded since start |
+| scf_build_seconds_per_tx | gauge | this node's recent cost of building a block, per transaction (0: not learnt yet); its blocks hold at most a third of the propose timeout's worth (node/runtime/build_budget.py) |
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class NodeMetrics:
                        read=lambda: node.feed.stream_count)
         registry.gauge("scf_evidence_total", "Equivocation evidence recorded since start",
                        read=lambda: len(node.driver.evidence))
+        registry.gauge("scf_build_seconds_per_tx",
+                       "Recent cost of building a block, per transaction (0: not learnt yet)",
+                       read=lambda: node.app.build_budget.seconds_per_tx or 0)
         self._node = node
         self._last_time_ms: int | None = None
 

@@ -24,6 +24,7 @@ starts, and warns about scheduled upgrades whose code is missing.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ from ledger.system_state import get_params
 from ledger.transition import BlockExecution, ChainTip, apply_block
 from ledger.types import MAX_BLOCK_SIZE, Block, Commit, Receipt, SignedTransaction
 from ledger.validators import ValidatorSet
+from node.runtime.build_budget import BuildBudget
 from node.runtime.mempool import Mempool
 
 #: How many failed admissions a node remembers, for `GET /v1/txs/{id}`.
@@ -64,7 +66,8 @@ class CommittedBlock:
 
 class LedgerApplication:
     def __init__(self, chain: ChainStore, registry: Registry, mempool: Mempool,
-                 proposer_key: bytes) -> None:
+                 proposer_key: bytes, *, clock: Callable[[], float] = time.perf_counter) -> None:
+        """`clock` (seconds) times this node's builds, for `BuildBudget`."""
         self.chain = chain
         self.registry = registry
         self.mempool = mempool
@@ -76,6 +79,8 @@ class LedgerApplication:
         self.on_failure: Callable[[bytes], None] = lambda tx_id: None
         #: why this node stopped: it lacks contract code the next height runs
         self.halted: LedgerError | None = None
+        self.build_budget = BuildBudget()
+        self._clock = clock
 
     # -- reading --------------------------------------------------------------------
 
@@ -103,16 +108,18 @@ class LedgerApplication:
         self._refuse_if_halted()
         tip = self._tip_for(height)
         params = get_params(self.chain.state())
-        candidates = self.mempool.reap(params.max_block_txs, params.max_block_bytes,
-                                       self.next_nonce)
+        max_txs = self.build_budget.limit(params.max_block_txs, params.timeout_propose_ms)
+        started = self._clock()
+        candidates = self.mempool.reap(max_txs, params.max_block_bytes, self.next_nonce)
         last_commit = None if tip.height == 0 else self.chain.commit(tip.height)
         try:
             execution, left_out = build_block(
                 self.chain, tip, candidates, time_ms=max(now_ms, tip.time_ms + 1),
                 proposer=self.proposer_key, last_commit=last_commit, registry=self.registry,
-                max_txs=params.max_block_txs, signatures_verified=True)  # all from the mempool
+                max_txs=max_txs, signatures_verified=True)  # all from the mempool
         except LedgerError as error:
             raise self._halt_if_code_missing(error, height) from None
+        self.build_budget.record(len(candidates), self._clock() - started)
         for tx, reason in left_out:
             # it cannot commit on top of this state: drop it and say why on request
             self.mempool.remove(tx.tx_id)
