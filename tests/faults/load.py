@@ -82,11 +82,13 @@ class History:
 
     attempts: list[Attempt] = field(default_factory=list)
     acknowledged: dict[str, float] = field(default_factory=dict)   # tx id -> first 202
+    posted: dict[str, float] = field(default_factory=dict)         # tx id -> first attempt
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, attempt: Attempt) -> None:
         with self._lock:
             self.attempts.append(attempt)
+            self.posted.setdefault(attempt.tx_id, attempt.at)
             if attempt.outcome == "acknowledged":
                 self.acknowledged.setdefault(attempt.tx_id, attempt.at)
 
@@ -107,10 +109,12 @@ class History:
             return codes
 
     def unconfirmed(self, committed: set[str], older_than_s: float) -> list[str]:
-        """Acknowledged ids not in `committed` whose first 202 is older than `older_than_s`."""
+        """Ids not in `committed` first posted more than `older_than_s` ago,
+        acknowledged or not: one that no node acknowledged (each node tried
+        was down) leaves a nonce gap that holds back every later one."""
         now = time.monotonic()
         with self._lock:
-            return [tx_id for tx_id, at in self.acknowledged.items()
+            return [tx_id for tx_id, at in self.posted.items()
                     if tx_id not in committed and now - at > older_than_s]
 
     def reposted_ids(self) -> set[str]:
@@ -158,8 +162,9 @@ class LoadClient(threading.Thread):
 
     Each transaction goes to a random node; if that node is unreachable, to
     one other random node (both attempts recorded). Every REPOST_EVERY_S the
-    acknowledged transactions not committed REPOST_AFTER_S after their 202
-    are re-posted (lowest nonces first, same bytes) as one batch."""
+    transactions not committed REPOST_AFTER_S after they were first posted
+    (acknowledged or not) are re-posted (lowest nonces first, same bytes) as
+    one batch, as docs/integrators.md tells a client to."""
 
     def __init__(self, nodes: list[LocalNode], txs: list[SignedTransaction], rate_per_s: float,
                  history: History, follower: ChainFollower, stop: threading.Event,

@@ -1,12 +1,13 @@
 """Crash: SIGKILL validators of a real 4-node localnet under load, restart them, check the history.
 
 The nemesis, driven by `random.Random(seed)`, waits 3-6 s, SIGKILLs one
-validator, restarts it 1-3 s later, and again until the run's time is up;
-at most one validator is down at a time, so the other three keep
-committing. Its victim is, in turn at random: any validator; the proposer
-of the height being decided; or a validator right after its height
-advanced (0-300 ms later: in the middle of the next height's proposal,
-votes or block commit). Meanwhile a load client posts pre-signed
+validator, restarts it 1-3 s later, and again until the run's time is up.
+Its victim is, in turn at random: any validator; the proposer of the height
+being decided; a validator right after its height advanced (0-300 ms later:
+in the middle of the next height's proposal, votes or block commit); or two
+validators at once, which leaves 2 of 4 (no quorum: the chain halts until
+they are back, and both recover from their own store and WAL). With one
+down, the other three keep committing. Meanwhile a load client posts pre-signed
 registrations at a fixed rate to random nodes. At the end every node is up;
 tests/faults/checker.py checks the history.
 
@@ -39,7 +40,7 @@ from tests.support.localnet import free_base_port, logs
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-MODES = ("any", "proposer", "mid-commit")
+MODES = ("any", "proposer", "mid-commit", "two-at-once")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ class Kill:
 
 
 class Nemesis(threading.Thread):
-    """SIGKILLs one validator every 3-6 s for `seconds`, restarting each 1-3 s later."""
+    """SIGKILLs one validator (or two) every 3-6 s for `seconds`, restarting them 1-3 s later."""
 
     def __init__(self, nodes: list[LocalNode], seed: int, seconds: float,
                  stop: threading.Event) -> None:
@@ -92,17 +93,22 @@ class Nemesis(threading.Thread):
             pause = self.rng.uniform(3, 6)
             mode = self.rng.choice(MODES)
             anyone = self.rng.choice(self.nodes)
+            another = self.rng.choice([n for n in self.nodes if n is not anyone])
             lag = self.rng.uniform(0, 0.3)
             down_s = self.rng.uniform(1, 3)
             if time.monotonic() + pause > deadline or self.stop_event.wait(pause):
                 return
-            victim = self._victim(mode, anyone, lag)
-            height = (localnet.status(victim, timeout_s=0.5) or {}).get("height", -1)
-            localnet.stop(victim, kill=True)
-            self.kills.append(Kill(victim.member_id, mode, height, down_s))
+            victims = [self._victim(mode, anyone, lag)]
+            if mode == "two-at-once":
+                victims.append(another)
+            for victim in victims:
+                height = (localnet.status(victim, timeout_s=0.5) or {}).get("height", -1)
+                localnet.stop(victim, kill=True)
+                self.kills.append(Kill(victim.member_id, mode, height, down_s))
             self.stop_event.wait(down_s)
-            localnet.start(victim)
-            self.restarts += 1
+            for victim in victims:
+                localnet.start(victim)
+                self.restarts += 1
 
     def _victim(self, mode: str, anyone: LocalNode, lag: float) -> LocalNode:
         if mode == "proposer":
