@@ -250,7 +250,7 @@ def _declare_default(ctx: CallContext, args: dict[str, Any]) -> None:
                                 cond.penalty_rate_bps, cond.basis)
     mark_defaulted(ctx, deal.fingerprint, action="factoring.default",
                    detail=f"deal {deal.deal_id}: uncovered {default.uncovered}")
-    exposed = [entry[0] for entry in exposure(ctx.scratch, deal.buyer)]
+    exposed = rp.exposed_financiers(ctx.scratch, deal.buyer)     # every product, §7
     deal = _move(ctx, deal, DealStatus.DEFAULTED, default=default)
     rp.add_exposure(ctx, FACTORING, deal.buyer, deal.financier, -1)
     risk.on_closed(ctx, FACTORING, deal.deal_id)

@@ -38,12 +38,11 @@ from contracts import repayment as rp
 from contracts import risk
 from contracts.calendar import days, format_date, parse_date
 from contracts.engine import Contract, MethodSpec
-from contracts.factoring_records import exposure as factoring_exposure
 from contracts.invoices import FINGERPRINT, mark_settled, require_invoice
 from contracts.liens import invoice_asset, place_lien, validate_unencumbered
 from contracts.payables_records import (
     DISCOUNT_ID, FUNDED, MAX_SPLIT, PART_ID, PART_NEXT, PAYABLES, REQUESTED, UNPAID, WITHDRAWN,
-    Certificate, CertificateStatus, Discount, Part, PartStatus, exposure, link_invoice,
+    Certificate, CertificateStatus, Discount, Part, PartStatus, link_invoice,
     load_discount, new_part, require_certificate, require_no_pending, require_part,
     require_spendable, require_unspent, save)
 from contracts.provenance import append_entry
@@ -287,8 +286,7 @@ def _declare_default(ctx: CallContext, args: dict[str, Any]) -> None:
     certificate = require_certificate(ctx.scratch, part.certificate_id)
     default = rp.settle_default(ctx, certificate.maturity_date, part.amount, True,
                                 certificate.penalty_rate_bps, certificate.basis)
-    exposed = sorted({entry[0] for entry in exposure(ctx.scratch, certificate.issuer)
-                      + factoring_exposure(ctx.scratch, certificate.issuer)})
+    exposed = rp.exposed_financiers(ctx.scratch, certificate.issuer)   # every product, §7
     part = replace(part, status=PartStatus.DEFAULTED.value, default=default)
     certificate = replace(certificate, status=CertificateStatus.DEFAULTED.value,
                           outstanding_parts=certificate.outstanding_parts - 1,
