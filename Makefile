@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: venv test demo bench clean vectors faults
+.PHONY: venv test demo bench clean vectors faults fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,6 +35,12 @@ bench: $(STAMP)
 # and the short one (which `make test` also runs). docs/reliability.md.
 faults: $(STAMP)
 	SCF_FAULTS=long $(BIN)/python -m pytest -q -s tests/faults
+
+# Each peer-input harness (tests/fuzz) under atheris (libFuzzer) for FUZZ_SECONDS;
+# corpus and crashes are kept in $TMPDIR/scf-fuzz (FUZZ_DIR=... to choose).
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run --all --seconds $(FUZZ_SECONDS) $(if $(FUZZ_DIR),--workdir $(FUZZ_DIR))
 
 vectors: $(STAMP)
 	$(BIN)/python tests/vectors/generate_transactions.py

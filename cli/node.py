@@ -1,10 +1,11 @@
-"""`scf node init|start`: set up and run one member's node."""
+"""`scf node init|start|reset-data`: set up, run and recover one member's node."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ import click
 from genesis.demo_keys import demo_key
 from ledger.errors import LedgerError
 from node.config import NodeConfig
-from node.home import init_home, open_home
+from node.home import init_home, open_home, reset_data
 from node.keyfile import read_key_file
 
 EXIT_REFUSED = 2
@@ -89,8 +90,7 @@ def start(home: Path, log_level: str) -> None:
     from node.service import Node
 
     try:
-        node_home = open_home(home)
-        instance = Node(node_home)
+        instance = Node(open_home(home))
     except LedgerError as error:
         click.echo(f"error: {error.code.value}: {error.message}", err=True)
         sys.exit(EXIT_REFUSED)
@@ -102,3 +102,33 @@ def start(home: Path, log_level: str) -> None:
     if not clean:
         click.echo(f"error: the node stopped on a failure: {instance.failure}", err=True)
         sys.exit(EXIT_FAILED)
+
+
+@node.command("reset-data")
+@click.option("--home", type=click.Path(path_type=Path), required=True,
+              help="The stopped node's home directory.")
+def reset_data_command(home: Path) -> None:
+    """Move the chain store and the WAL aside so the node re-syncs from its peers.
+
+    For a node whose data/chain or data/wal is damaged (STORE_CORRUPTED,
+    WAL_CORRUPTED, WAL_BAD_HEIGHT). Both move into data/reset-<UTC time>/;
+    nothing is deleted. data/sign-state and keys/ stay: the last-signed record
+    is what stops a validator from signing twice. Refused while the node runs.
+    Then start the node: it builds its store from genesis and fetches every
+    block from its peers, verifying each. See docs/operations.md, recovery.
+
+    \b
+    Example:
+      scf node reset-data --home ~/scf/bank-a && scf node start --home ~/scf/bank-a
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        done = reset_data(home, stamp=stamp)
+    except LedgerError as error:
+        click.echo(f"error: {error.code.value}: {error.message}", err=True)
+        sys.exit(EXIT_REFUSED)
+    moved = " and ".join(f"data/{name}" for name in done.moved) or "nothing (no chain, no WAL)"
+    click.echo(f"moved {moved} to {done.backup}")
+    click.echo("kept data/sign-state (the double-sign guard) and keys/" if done.sign_state_kept
+               else "kept keys/ (there is no data/sign-state: this node never signed)")
+    click.echo(f"start the node to re-sync from its peers: scf node start --home {home}")

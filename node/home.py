@@ -7,11 +7,16 @@
     HOME/data/chain/           LevelDB: blocks, certificates, receipts, state
     HOME/data/wal/             the consensus write-ahead log
     HOME/data/sign-state       the guarded signer's last signature record
+    HOME/data/reset-<time>/    what `scf node reset-data` moved aside (chain, wal)
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +25,7 @@ from ledger.accounts import Member
 from ledger.crypto import SigningKey
 from ledger.errors import Code, LedgerError
 from node.config import CONFIG_FILE, NodeConfig, load_config
+from node.runtime.durable import fsync_directory
 from node.keyfile import read_key_file, write_key_file
 
 
@@ -90,3 +96,68 @@ def _member(genesis: Genesis, member_id: str) -> Member:
         if member.member_id == member_id:
             return member
     raise LedgerError(Code.CONFIG_INVALID, f"member_id {member_id!r} is not a member in genesis")
+
+
+@dataclass(frozen=True, slots=True)
+class DataReset:
+    """What `reset_data` did: the directory it moved the data into, and what it moved."""
+
+    backup: Path
+    moved: tuple[str, ...]          # of "chain", "wal"
+    sign_state_kept: bool           # False: there was none (a follower, or never signed)
+
+
+def reset_data(home: Path, *, stamp: str) -> DataReset:
+    """Moves `data/chain` and `data/wal` into `data/reset-<stamp>/`; keeps `data/sign-state`.
+
+    The recovery of a validator whose store or WAL is damaged: started again,
+    the node initialises its store from genesis and fetches every block from
+    its peers. The last-signed record stays, because it is what keeps the
+    validator from signing again at a height it already signed; the keys stay
+    too. Nothing is deleted. Refuses while a process holds the store or the
+    WAL (STORE_LOCKED, WAL_LOCKED), holding both locks while it moves them.
+    """
+    data = home / load_config(home).data_dir
+    chain, wal = data / "chain", data / "wal"
+    with _held(chain / "LOCK", Code.STORE_LOCKED, posix=True), \
+            _held(wal / "LOCK", Code.WAL_LOCKED, posix=False):
+        present = tuple(d for d in (chain, wal) if d.exists())
+        backup = _fresh_directory(data / f"reset-{stamp}")
+        for directory in present:
+            os.rename(directory, backup / directory.name)
+        fsync_directory(backup)
+        fsync_directory(data)
+    return DataReset(backup, tuple(d.name for d in present), (data / "sign-state").exists())
+
+
+def _fresh_directory(path: Path) -> Path:
+    for suffix in ("", *(f"-{n}" for n in range(1, 100))):
+        candidate = path.with_name(path.name + suffix)
+        try:
+            candidate.mkdir(mode=0o700)
+            return candidate
+        except FileExistsError:
+            continue
+    raise LedgerError(Code.CONFIG_INVALID, f"{path}: too many reset directories with this name")
+
+
+@contextmanager
+def _held(path: Path, code: Code, *, posix: bool) -> Iterator[None]:
+    """Holds a lock file the way its owner takes it (LevelDB: a POSIX record
+    lock; the WAL: flock), or raises `code` if another process holds it."""
+    if not path.exists():
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        try:
+            if posix:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            raise LedgerError(code, f"{path} is locked: a node (or another process) is "
+                              "using this home; stop it first") from error
+        yield
+    finally:
+        os.close(fd)

@@ -56,7 +56,7 @@ class NodeMetrics:
         registry.gauge("scf_event_streams", "Open event streams",
                        read=lambda: node.feed.stream_count)
         registry.gauge("scf_evidence_total", "Equivocation evidence recorded since start",
-                       read=lambda: len(node.driver.evidence))
+                       read=lambda: node.driver.evidence_total)
         registry.gauge("scf_build_seconds_per_tx",
                        "Recent cost of building a block, per transaction (0: not learnt yet)",
                        read=lambda: node.app.build_budget.seconds_per_tx or 0)

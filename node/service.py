@@ -48,7 +48,7 @@ from node.runtime.admission import admit, decode_signed_tx
 from node.runtime.application import CommittedBlock, LedgerApplication
 from node.runtime.block_proofs import BlockProofs
 from node.runtime.commit_feed import CommitFeed
-from node.runtime.driver import ConsensusDriver
+from node.runtime.driver import ConsensusDriver, validate_wal_not_ahead
 from node.runtime.mempool import Mempool, MempoolLimits
 from node.runtime.peer_messages import PeerMessages
 from node.runtime.sign_store import FileSignStore
@@ -101,6 +101,11 @@ class Node:
             kv = self._stack.enter_context(LevelDBStore(home.chain_dir))
             self.chain = ChainStore(kv, self.genesis, keep_versions=self.config.keep_versions)
             self.wal = self._stack.enter_context(WriteAheadLog.open(home.wal_dir))
+            validate_wal_not_ahead(self.wal, self.chain.height)
+            if home.validator_key is not None:
+                # a damaged record that still decodes could let the validator sign twice
+                FileSignStore(home.sign_state).load_checked(home.validator_key.public_key,
+                                                            self.genesis.chain_id)
         except BaseException:
             self._stack.close()
             raise
@@ -149,14 +154,13 @@ class Node:
     # -- running ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        from node.api.app import build_app  # the API imports this module's types
+        from node.api.app import SERVER_SETTINGS, build_app  # the API imports this module's types
 
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._run_driver(), name="consensus-driver"))
         app = build_app(self, self.network.routes())
-        # a long request line: /v1/events takes up to 64 filters of 256 characters
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     handler_cancellation=True, max_line_size=32 * 1024)
+                                     handler_cancellation=True, **SERVER_SETTINGS)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port,
                            shutdown_timeout=1.0)

@@ -12,7 +12,8 @@ reaches an operator or a caller. What this module guarantees:
   - `STORE_LOCKED`: another process (e.g. a running node) or another open
     handle in this process holds the directory's LOCK;
   - `STORE_NOT_FOUND`: `create=False` and the path holds no database;
-  - `STORE_CORRUPTED`: LevelDB reports corruption, or the directory has
+  - `STORE_CORRUPTED`: LevelDB reports corruption, a table file's size is
+    not the one the MANIFEST records (truncated), or the directory has
     database files but no CURRENT file (LevelDB would silently start a new
     database there, keeping only the log's writes and dropping every
     table: we refuse);
@@ -56,6 +57,8 @@ BLOOM_FILTER_BITS = 10
 
 # Files that only an existing LevelDB database contains.
 _DATABASE_FILE = re.compile(r"MANIFEST-\d+|\d+\.(ldb|sst|log)")
+# A table in LevelDB's "leveldb.sstables" property: " <number>:<size>[<key range>]".
+_TABLE_ENTRY = re.compile(r"^ (\d+):(\d+)\[", re.MULTILINE)
 _RECOVERY = (
     "recover by re-syncing this node from its peers or restoring the directory from a backup"
 )
@@ -121,6 +124,25 @@ def _validate_not_orphaned(path: Path, create: bool) -> None:
         raise _corrupted(path, f"CURRENT is missing beside {', '.join(orphans[:3])}")
     if not create:
         raise LedgerError(Code.STORE_NOT_FOUND, f"no database at {path} (and create is off)")
+
+
+def _validate_table_sizes(path: Path, db: Any) -> None:
+    """Refuse a table file whose size is not the one the MANIFEST records.
+
+    LevelDB finds a truncated table only when a read reaches it, which may be
+    long after the start; one stat per table finds it when the store opens.
+    """
+    listing = (db.get_property(b"leveldb.sstables") or b"").decode("utf-8", "replace")
+    for number, size in _TABLE_ENTRY.findall(listing):
+        names = [f"{int(number):06d}.ldb", f"{int(number):06d}.sst"]  # .sst: older LevelDB
+        table = next((path / n for n in names if (path / n).exists()), path / names[0])
+        try:
+            actual = table.stat().st_size
+        except OSError as error:
+            raise _corrupted(path, f"table file {table} cannot be read: {error}") from error
+        if actual != int(size):
+            raise _corrupted(path, f"table file {table} is {actual} bytes, the MANIFEST "
+                             f"records {size}")
 
 
 def _listdir(path: Path) -> list[Path]:
@@ -262,6 +284,11 @@ class LevelDBStore(ClosesOnExit):
             )
         except plyvel.Error as error:
             raise _open_error(resolved, error) from error
+        try:
+            _validate_table_sizes(resolved, db)
+        except BaseException:
+            db.close()
+            raise
         self._handle = _Handle(resolved, db)
 
     @property

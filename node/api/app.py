@@ -9,12 +9,14 @@ sizes of the routes that list.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ledger.errors import Code
 from node.api import chain, events, txs
@@ -43,6 +45,41 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/v1/subjects/{subject}/events", events.get_subject_events),
 )
 UNLIMITED_PATHS = ("/v1/peer", "/metrics")
+
+class _MalformedRequestsFilter(logging.Filter):
+    """aiohttp logs a malformed request head (a line too long, bad syntax) as an
+    error with a traceback. It is the client's mistake, and one client sending
+    many must not fill the log with tracebacks: it becomes one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = f"{record.msg}: malformed request: %s"
+            detail = next((line.strip() for line in str(error.message).splitlines() if line.strip()),
+                          type(error).__name__)
+            record.args = (*(record.args or ()), detail[:200])  # type: ignore[misc]
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+HTTP_SERVER_LOG = logging.getLogger("scf.node.http")
+HTTP_SERVER_LOG.addFilter(_MalformedRequestsFilter())
+
+#: aiohttp server settings (`web.AppRunner` keyword arguments) bounding what one
+#: connection may hold. aiohttp has no separate timeout for reading a request
+#: head: `keepalive_timeout` closes a connection that has no request in hand
+#: for that long, counted from its opening or from its last answer, which is
+#: what ends a slow-loris client trickling its headers (aiohttp's own default
+#: is an hour). The head itself is bounded in size (a long request line:
+#: /v1/events takes up to 64 filters of 256 characters), and a malformed one
+#: is logged as one line (`HTTP_SERVER_LOG`).
+SERVER_SETTINGS: dict[str, Any] = {
+    "keepalive_timeout": 10.0,
+    "max_line_size": 32 * 1024,
+    "max_field_size": 8 * 1024,
+    "logger": HTTP_SERVER_LOG,
+}
 
 
 def build_app(node: Node, peer_routes: Iterable[web.RouteDef]) -> web.Application:

@@ -6,6 +6,7 @@ a message naming the parameter, so handlers stay one line per input.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -25,6 +26,9 @@ MSGPACK = "application/msgpack"
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 _DECIMAL = re.compile(r"[0-9]{1,19}")
 JSON = "application/json"
+#: A request body must arrive within this many seconds (8 MiB at about 1 Mbit/s);
+#: a client trickling it slower would hold a connection and a handler forever.
+BODY_TIMEOUT_S = 60.0
 
 
 def node_of(request: web.Request) -> Node:
@@ -46,8 +50,17 @@ def content_kind(request: web.Request) -> str:
                       f"(the canonical encoding) or {JSON}")
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body (aiohttp enforces the size limit), within `BODY_TIMEOUT_S`."""
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            return await request.read()
+    except TimeoutError:
+        raise bad_request(f"the body did not arrive within {BODY_TIMEOUT_S:g} s") from None
+
+
 async def json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+    raw = await read_body(request)
     try:
         value = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:

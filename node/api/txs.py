@@ -27,6 +27,7 @@ from node.api.requests import (
     int_param,
     json_body,
     msgpack_byte_list,
+    read_body,
 )
 from node.api.views import header_view, inclusion_view, receipt_view, tx_view
 
@@ -41,7 +42,7 @@ async def post_tx(request: web.Request) -> web.Response:
     if content_kind(request) == JSON:
         raw = bytes_field(await json_body(request), "tx")
     else:
-        raw = await request.read()
+        raw = await read_body(request)
     wait_s = _wait_seconds(request, node)  # a bad query is refused before any effect
     submitted = node.submit(raw)
     if wait_s is not None:
@@ -63,7 +64,7 @@ async def post_batch(request: web.Request) -> web.Response:
             raise bad_request(f"at most {limit} transactions per batch, got {len(items)}")
         raws = [bytes_field({"tx": item}, "tx") for item in items]
     else:
-        raws = msgpack_byte_list(await request.read(), limit)
+        raws = msgpack_byte_list(await read_body(request), limit)
     if not raws:
         raise bad_request("an empty batch: send at least one signed transaction")
     results: list[dict[str, Any]] = []

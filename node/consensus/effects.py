@@ -11,7 +11,7 @@ to its WAL before carrying out the effects of handling it.
 | ExecuteBlock    | application | execute `block` on the committed state at height - 1 and hand back BlockExecuted(valid=...) (at most once per block per height is asked) |
 | BuildBlock      | application | build a block for `height` (this node proposes in `round`) and hand back BlockBuilt |
 | CommitBlock     | application | store `block` with `commit` as its certificate (atomically), then hand back HeightStarted(height + 1, validators) |
-| RecordEvidence  | evidence    | keep (and gossip) the proof of equivocation |
+| RecordEvidence  | evidence    | keep the proof of equivocation (the node counts and logs it; it is not gossiped) |
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Union
 
 from ledger.structure import Field, Nested, Structure
-from ledger.types import SIGNATURE
+from ledger.types import SIGNATURE, VoteType
 from node.consensus.messages import Proposal, SignedVote
 
 
@@ -62,3 +62,17 @@ class ProposalEquivocation(Structure):
 
 
 Evidence = Union[VoteEquivocation, ProposalEquivocation]
+
+
+def describe_evidence(evidence: Evidence) -> str:
+    """One log line: who equivocated, where, and the two values (hash prefixes)."""
+    if isinstance(evidence, VoteEquivocation):
+        first, second = evidence.first.vote, evidence.second.vote
+        kind = "prevotes" if first.vote_type == VoteType.PREVOTE else "precommits"
+        values = ["nil" if v.block_hash is None else v.block_hash.hex()[:12]
+                  for v in (first, second)]
+        return (f"validator {first.validator.hex()[:16]}: two {kind} at height {first.height} "
+                f"round {first.round} ({values[0]} and {values[1]})")
+    return (f"validator {evidence.first.proposer.hex()[:16]}: two proposals at height "
+            f"{evidence.first.height} round {evidence.first.round} "
+            f"({evidence.first.block_hash.hex()[:12]} and {evidence.second.block_hash.hex()[:12]})")

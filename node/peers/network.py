@@ -17,6 +17,11 @@ Guarantees:
 * A peer that breaks a limit (frame size, rate, a text or undecodable frame,
   a handshake frame after the handshake, an unknown kind) is closed with a
   log line naming it (hex prefix of its key), the code and the reason.
+* Unauthenticated connections are bounded: at most
+  `limits.max_pending_handshakes` inbound connections are in the handshake at
+  once, `max_pending_handshakes_per_address` from one address, each for at
+  most `handshake_timeout_s`; a connection beyond that is closed at once
+  (4004, PEER_RATE_LIMITED) and counted in `handshakes_refused`.
 * Callbacks run synchronously in the event loop: `on_peer_up(key)` before
   that peer's first `on_message`, `on_peer_down(key)` once it is gone (which
   may be inside `disconnect()`, `recheck_members()` or `close()`). An
@@ -51,11 +56,12 @@ from node.peers.connection import (
 )
 from node.peers.dialer import CONNECTION_ERRORS, Dialer, SessionEnd
 from node.peers.handshake import Handshake
-from node.peers.limits import PeerLimits
+from node.peers.limits import HandshakeSlots, PeerLimits
 from node.peers.protocol import (
     HANDSHAKE_KINDS,
     CloseCode,
     close_code_for,
+    close_reason,
     decode_frame,
     encode_frame,
 )
@@ -97,6 +103,11 @@ class PeerNetwork:
         self._started = False
         self._closed = False
         self._close_done = asyncio.Event()
+        self._handshake_slots = HandshakeSlots(
+            limits.max_pending_handshakes, limits.max_pending_handshakes_per_address
+        )
+        #: Inbound connections closed at once because the handshake places were taken.
+        self.handshakes_refused = 0
 
     # ---- the node's side -------------------------------------------------
 
@@ -192,13 +203,49 @@ class PeerNetwork:
         )
         if not ws.can_prepare(request).ok:
             raise web.HTTPBadRequest(text=f"{PEER_PATH} takes a websocket upgrade")
-        await ws.prepare(request)
         peername = request.transport.get_extra_info("peername") if request.transport else None
-        remote = f"{peername[0]}:{peername[1]}" if peername else str(request.remote)
-        await self._run_connection(ws, "in", remote)
+        address = str(peername[0]) if peername else str(request.remote)
+        remote = f"{peername[0]}:{peername[1]}" if peername else address
+        if not self._handshake_slots.acquire(address):
+            await self._refuse_handshake(request, ws, remote)
+            return ws
+        slot = _HandshakeSlot(self._handshake_slots, address)
+        try:
+            try:
+                await ws.prepare(request)
+            except CONNECTION_ERRORS as error:
+                # the dialer gave up (or this node is stopping) before the upgrade
+                # answer went out: nothing to run, and nothing for aiohttp to log
+                self._log.info("peer connection from %s closed before its upgrade (%s)",
+                               remote, error)
+                return ws
+            await self._run_connection(ws, "in", remote, slot.release)
+        finally:
+            slot.release()
         return ws
 
-    async def _run_connection(self, ws: WebSocket, direction: Direction, remote: str) -> SessionEnd:
+    async def _refuse_handshake(self, request: web.Request, ws: web.WebSocketResponse,
+                                remote: str) -> None:
+        """Closes a new connection at once: too many are in the handshake already."""
+        self.handshakes_refused += 1
+        if self.handshakes_refused % 100 == 1:  # a flood must not flood the log too
+            self._log.warning(
+                "refusing peer connection from %s: %d in the handshake (at most %d, %d per "
+                "address); %d refused so far", remote, self._handshake_slots.pending,
+                self._limits.max_pending_handshakes,
+                self._limits.max_pending_handshakes_per_address, self.handshakes_refused,
+            )
+        try:
+            await ws.prepare(request)
+        except CONNECTION_ERRORS:
+            return
+        await ws.close(code=CloseCode.RATE_LIMITED, message=close_reason(
+            f"{Code.PEER_RATE_LIMITED.value}: too many connections in the handshake"))
+
+    async def _run_connection(
+        self, ws: WebSocket, direction: Direction, remote: str,
+        handshake_over: Callable[[], None] = lambda: None,
+    ) -> SessionEnd:
         conn = PeerConnection(ws, direction, remote, self._limits, self._log)
         self._connections.add(conn)
         handshake = Handshake(
@@ -207,8 +254,11 @@ class PeerNetwork:
         try:
             if self._closed:
                 conn.close_soon(CloseCode.GOING_AWAY, "node shutting down")
-            elif await self._authenticate(conn, handshake) and self._register(conn):
-                await self._serve(conn)
+            else:
+                authenticated = await self._authenticate(conn, handshake)
+                handshake_over()
+                if authenticated and self._register(conn):
+                    await self._serve(conn)
         except CONNECTION_ERRORS as exc:
             self._log.info("peer %s: connection lost: %r", conn.label, exc)
         finally:
@@ -351,3 +401,19 @@ class PeerNetwork:
         if kind in HANDSHAKE_KINDS:
             raise LedgerError(Code.PEER_PROTOCOL_ERROR, "HELLO and AUTH belong to the handshake")
         return encode_frame(kind, body, self._limits.max_frame_bytes)
+
+
+class _HandshakeSlot:
+    """One connection's place among the pending handshakes, given back exactly once."""
+
+    __slots__ = ("_slots", "_address", "_held")
+
+    def __init__(self, slots: HandshakeSlots, address: str) -> None:
+        self._slots = slots
+        self._address = address
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release(self._address)

@@ -50,7 +50,7 @@ from node.consensus.effects import (
     RecordEvidence,
     ScheduleTimeout,
 )
-from node.consensus.evidence import Evidence
+from node.consensus.evidence import Evidence, describe_evidence
 from node.consensus.input_codec import decode_input, encode_input
 from node.consensus.inputs import (
     BlockBuilt,
@@ -75,6 +75,9 @@ MAX_PENDING = 2_000
 MAX_HEIGHT_LOG = 10_000
 #: WAL segments kept below the current height (older ones are deleted).
 WAL_KEEP_HEIGHTS = 2
+#: Equivocation evidence kept in memory, newest last (`evidence_total` counts all):
+#: a validator equivocating without pause must not grow the node without bound.
+MAX_EVIDENCE = 1_000
 
 log = logging.getLogger("scf.node.driver")
 
@@ -124,7 +127,8 @@ class ConsensusDriver:
         self._queue: asyncio.Queue[QueueItem] = asyncio.Queue()
         self._pending: list[Message] = []
         self.height_log: dict[bytes, Message] = {}
-        self.evidence: list[Evidence] = []
+        self.evidence: deque[Evidence] = deque(maxlen=MAX_EVIDENCE)
+        self.evidence_total = 0
         self.height_started_ms = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_height_delay_ms = next_height_delay_ms
@@ -184,11 +188,7 @@ class ConsensusDriver:
         height = self.app.height + 1
         wal_height = self.wal.height
         records: list[bytes] = []
-        if wal_height is not None and wal_height > height:
-            raise LedgerError(Code.WAL_BAD_HEIGHT,
-                              f"the WAL is at height {wal_height} but the store's next height "
-                              f"is {height}: the store lost blocks; restore it or re-sync "
-                              "(docs/operations.md, recovery)")
+        validate_wal_not_ahead(self.wal, self.app.height)
         if wal_height == height:
             records = list(self.wal.records(height))
         queue: deque[Input] = deque()
@@ -299,7 +299,8 @@ class ConsensusDriver:
                 self._delayed = (following, handle)
         elif isinstance(effect, RecordEvidence):
             self.evidence.append(effect.evidence)
-            log.warning("equivocation evidence recorded: %s", effect.evidence)
+            self.evidence_total += 1
+            log.warning("equivocation evidence recorded: %s", describe_evidence(effect.evidence))
 
     def _sync_wal(self) -> None:
         if self._wal_unsynced:
@@ -325,6 +326,18 @@ class ConsensusDriver:
                 self._delayed[1].cancel()
                 self._delayed = None
             self._drain(deque([HeightStarted(self.app.height + 1, self.app.validators())]))
+
+
+def validate_wal_not_ahead(wal: WriteAheadLog, store_height: int) -> None:
+    """WAL_BAD_HEIGHT if the WAL is past the height after the store's head:
+    the store lost committed blocks (a damaged LevelDB log, an old backup)."""
+    wal_height = wal.height
+    if wal_height is not None and wal_height > store_height + 1:
+        raise LedgerError(Code.WAL_BAD_HEIGHT,
+                          f"the WAL in {wal.directory} is at height {wal_height} but the store's "
+                          f"next height is {store_height + 1}: the store lost blocks (a damaged "
+                          "LevelDB log, an old copy); stop the node and run `scf node "
+                          "reset-data` to re-sync from peers (docs/operations.md, recovery)")
 
 
 def _key(message: Message) -> bytes:

@@ -131,7 +131,15 @@ class PeerMessages:
         entries: list[list[bytes]] = []
         size = 0
         for height in range(body["from"], last + 1):
-            block, commit, _ = self.app.chain.raw_entry(height)
+            try:
+                block, commit, _ = self.app.chain.raw_entry(height)
+            except LedgerError as error:
+                # this node's own store failed (STORE_CORRUPTED...): not the asking peer's
+                # doing, so it is not disconnected; it gets what was read before, and the
+                # operator the error (docs/operations.md, recovery)
+                log.error("cannot serve block %d to peer %s from this node's store: %s: %s",
+                          height, peer.hex()[:16], error.code.value, error.message)
+                break
             if entries and size + len(block) + len(commit) > MAX_BLOCKS_BYTES:
                 break
             entries.append([block, commit])

@@ -22,6 +22,13 @@ restarts. What it guarantees:
   `SIGN_STATE_INSECURE` (whoever can write it can make the validator
   equivocate; whoever can read it learns what it signed last).
 
+The record has no checksum of its own, and a flipped bit could still decode
+as a valid record of an EARLIER position, which would let the validator sign
+twice. `load_checked` (what `scf node start` calls before the node opens)
+closes that hole without changing the format: the signature must be the
+validator's over `sign_bytes`, and `sign_bytes` must be the proposal or vote
+of the record's own (height, round, step); any damage breaks one of the two.
+
 The file is the canonical msgpack encoding (ledger/codec.py) of the array
 
     [1, height, round, step, sign_bytes, signature]
@@ -41,9 +48,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from ledger import codec
-from node.runtime.durable import fsync_directory, write_all
+from ledger.crypto import Tag, verify_signature
 from ledger.errors import Code, LedgerError
+from ledger.types import Vote, VoteType
+from node.consensus.messages import Proposal
 from node.consensus.safety import LastSigned, Step
+from node.runtime.durable import fsync_directory, write_all
 
 RECORD_VERSION = 1
 SIGNATURE_SIZE = 64
@@ -101,6 +111,39 @@ def find_record_problem(value: Any) -> str | None:
     return None
 
 
+def find_signature_problem(record: LastSigned, public_key: bytes, chain_id: str) -> str | None:
+    """What makes `record` contradict itself, or None: the signature must be
+    `public_key`'s over `sign_bytes`, which must be the proposal or vote of
+    the record's (height, round, step) on `chain_id`."""
+    if not verify_signature(public_key, record.sign_bytes, record.signature):
+        return "its signature is not this validator's signature over its sign_bytes"
+    signed = _signed_position(chain_id, record.sign_bytes)
+    if signed is None:
+        return f"its sign_bytes are not a proposal or vote of chain {chain_id!r}"
+    if signed != record.position:
+        return (f"it says (height, round, step) {record.position} but its sign_bytes "
+                f"are for {signed}")
+    return None
+
+
+def _signed_position(chain_id: str, sign_bytes: bytes) -> tuple[int, int, int] | None:
+    """The (height, round, step) that `sign_bytes` sign, None if not a proposal's or vote's."""
+    envelope = codec.encode(chain_id)
+    try:
+        if sign_bytes.startswith(Tag.PROPOSAL_SIGN.value + envelope):
+            proposal = Proposal.decode(sign_bytes[len(Tag.PROPOSAL_SIGN.value + envelope):])
+            if proposal.chain_id == chain_id:
+                return (proposal.height, proposal.round, int(Step.PROPOSE))
+        elif sign_bytes.startswith(Tag.VOTE_SIGN.value + envelope):
+            vote = Vote.decode(sign_bytes[len(Tag.VOTE_SIGN.value + envelope):])
+            step = Step.PREVOTE if vote.vote_type == VoteType.PREVOTE else Step.PRECOMMIT
+            if vote.chain_id == chain_id:
+                return (vote.height, vote.round, int(step))
+    except LedgerError:
+        return None
+    return None
+
+
 def _step_value(step: Any) -> Any:
     return int(step) if isinstance(step, Step) else step
 
@@ -130,6 +173,16 @@ class FileSignStore:
             return decode_record(data)
         except LedgerError as error:
             raise self._corrupted(f"it does not hold a valid record ({error})") from None
+
+    def load_checked(self, public_key: bytes, chain_id: str) -> LastSigned | None:
+        """`load`, and SIGN_STATE_CORRUPTED if the record contradicts itself
+        (find_signature_problem): a check for start, not for every signature."""
+        record = self.load()
+        if record is not None:
+            problem = find_signature_problem(record, public_key, chain_id)
+            if problem is not None:
+                raise self._corrupted(problem)
+        return record
 
     def save(self, record: LastSigned) -> None:
         data = encode_record(record)

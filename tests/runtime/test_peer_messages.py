@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ledger.errors import Code
+from ledger.errors import Code, LedgerError
 from ledger.store.chain import ChainStore
 from ledger.store.memory import MemoryStore
 from ledger.types import Transaction
@@ -146,3 +146,18 @@ def test_gossiped_transactions_are_admitted_and_bad_ones_only_dropped(harness: H
     assert len(harness.app.mempool) == 1
     harness.handler.on_message(PEER, FrameKind.TXS, {"not": "a list"})
     assert [code for _, code, _ in harness.network.dropped] == [Code.PEER_PROTOCOL_ERROR]
+
+
+def test_a_block_this_node_cannot_read_is_not_blamed_on_the_asking_peer(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    readable = harness.chain.raw_entry
+
+    def damaged(height: int) -> tuple[bytes, bytes, tuple[bytes, ...]]:
+        if height == 3:   # as LevelDB answers a block whose checksum fails
+            raise LedgerError(Code.STORE_CORRUPTED, "block checksum mismatch")
+        return readable(height)
+
+    monkeypatch.setattr(harness.chain, "raw_entry", damaged)
+    harness.handler.on_message(PEER, FrameKind.GET_BLOCKS, {"from": 2, "count": 2})
+    assert harness.network.dropped == []
+    assert harness.network.sent == [(PEER, FrameKind.BLOCKS, [[*readable(2)[:2]]])]
