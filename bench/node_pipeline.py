@@ -43,6 +43,7 @@ from ledger.store.chain import ChainStore  # noqa: E402
 from ledger.types import Block, Transaction  # noqa: E402
 from node.runtime.admission import admit, decode_signed_tx  # noqa: E402
 from node.runtime.application import LedgerApplication  # noqa: E402
+from node.runtime.gc_tuning import tune_garbage_collector  # noqa: E402
 from node.runtime.mempool import Mempool, MempoolLimits  # noqa: E402
 from tests.support.chain import VALIDATOR_KEYS, certify, example_genesis, member_key  # noqa: E402
 
@@ -122,6 +123,7 @@ def main() -> None:
     parser.add_argument("--block-txs", type=int, default=1000)
     parser.add_argument("--profile", action="store_true", help="cProfile the run, print the top")
     options = parser.parse_args()
+    tune_garbage_collector()  # as a node does after start-up
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
         profiler = cProfile.Profile() if options.profile else None

@@ -49,6 +49,7 @@ from node.runtime.application import CommittedBlock, LedgerApplication
 from node.runtime.block_proofs import BlockProofs
 from node.runtime.commit_feed import CommitFeed
 from node.runtime.driver import ConsensusDriver, validate_wal_not_ahead
+from node.runtime.gc_tuning import tune_garbage_collector
 from node.runtime.mempool import Mempool, MempoolLimits
 from node.runtime.peer_messages import PeerMessages
 from node.runtime.sign_store import FileSignStore
@@ -184,6 +185,7 @@ class Node:
         except BaseException:
             await self.stop()
             raise
+        tune_garbage_collector()
         await self._stopping.wait()
         await self.stop()
         return self.failure is None
