@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, NoReturn
 
 import click
 
+from cli.lazy_commands import LazyCommands
 from cli.session import node_option
 from cli.signing import (
     Call,
@@ -28,13 +29,6 @@ from cli.signing import (
 )
 from contracts.invoices import INVOICES
 from ledger import codec
-from ledger.einvoice import (
-    MAX_DOCUMENT_BYTES,
-    format_amount,
-    parse_einvoice,
-    registration_args,
-    require_registrable,
-)
 from ledger.accounts import MEMBER_ID
 from ledger.errors import LedgerError
 
@@ -50,7 +44,7 @@ NODE_REQUIRED = "NODE_REQUIRED"
 FINGERPRINT_ID = CreatedId("fingerprint", "invoice.registered", "fingerprint")
 
 
-@click.group()
+@click.group(commands=LazyCommands({"verify": "cli.verify:verify"}))
 def invoice() -> None:
     """Register invoices on the ledger and move them through their life cycle."""
 
@@ -104,6 +98,13 @@ def import_(file: BinaryIO, buyer: str | None, dry_run: bool, node: str, key_fil
     if not dry_run and key_file is None:
         _fail(NODE_REQUIRED, "registering needs the seller's key and a node: give --key FILE "
               "(and --node URL), or use --dry-run to check the file", as_json, EXIT_NEEDS_NODE)
+    from ledger.einvoice import (  # XML parsing: loaded only by the command that needs it
+        MAX_DOCUMENT_BYTES,
+        parse_einvoice,
+        registration_args,
+        require_registrable,
+    )
+
     data = file.read(MAX_DOCUMENT_BYTES + 1)
     try:
         parsed = parse_einvoice(data)
@@ -281,6 +282,8 @@ def _send_simple(signer: Signer, method: str, fingerprint: str, reason: str | No
 
 
 def _print_human(report: dict[str, Any], args: dict[str, Any] | None) -> None:
+    from ledger.einvoice import format_amount
+
     amount = format_amount(report["amount_minor"], report["currency"])
     shown = {**report, "amount": f"{amount} {report['currency']}"}
     order = ["syntax", "invoice_number", "issue_date", "due_date", "amount", "amount_minor",

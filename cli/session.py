@@ -12,15 +12,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from cli.exits import Exit
-from ledger.crypto import SigningKey
 from ledger.errors import LedgerError
-from node.client import ApiError, NodeClient
-from node.keyfile import read_key_file
+
+if TYPE_CHECKING:  # imported where used: a command that signs nothing does not load them
+    from ledger.crypto import SigningKey
+    from node.client import ApiError, NodeClient
 
 DEFAULT_NODE = "http://127.0.0.1:26600"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,6 +49,8 @@ json_option = click.option("--json", "as_json", is_flag=True,
 
 
 def load_key(key_file: Path, passphrase: str | None, as_json: bool) -> SigningKey:
+    from node.keyfile import read_key_file
+
     try:
         return read_key_file(key_file, passphrase=passphrase)
     except LedgerError as error:
@@ -55,6 +58,8 @@ def load_key(key_file: Path, passphrase: str | None, as_json: bool) -> SigningKe
 
 
 def client_for(url: str) -> NodeClient:
+    from node.client import NodeClient
+
     return NodeClient(url)
 
 
