@@ -11,6 +11,7 @@ root. `export` writes the portable archive of docs/operations.md.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +31,7 @@ from ledger.audit_report import AMOUNT_TOTALS, AuditReport, AuditTally
 from ledger.errors import Code, LedgerError
 from ledger.money import format_amount
 from ledger.replay import MapFn, RawEntry, ReplayReport, replay
-from ledger.store import LevelDBStore, MemoryStore
+from ledger.store import LevelDBStore
 from ledger.store.chain import ChainStore
 from node.chain_source import (
     ArchiveSource,
@@ -45,6 +46,7 @@ from node.chain_source import (
 from node.client import ApiError
 from node.root_comparison import DISAGREEING, Agreement, NodeComparison, compare_with_node
 from node.runtime.durable import fsync_directory
+from node.runtime.gc_tuning import tune_garbage_collector
 from cli.progress import ProgressLine
 
 FAULT_EXITS = {FaultKind.UNREACHABLE: Exit.NODE_UNREACHABLE, FaultKind.REFUSED: Exit.REFUSED,
@@ -128,7 +130,7 @@ def replay_command(home: Path | None, node_url: str | None, archive: Path | None
         source = _open_source(stack, kind, location, genesis, as_json)
         progress = stack.enter_context(ProgressLine(source.head))
         try:
-            report, audit_report = _run(source, genesis, map_fn, progress)
+            report, audit_report = _run(source, genesis, map_fn, progress, stack)
         except LedgerError as error:  # an archive damaged outside its block records
             progress.close()
             _refuse(error, as_json)
@@ -194,8 +196,15 @@ def _open_source(stack: ExitStack, kind: str, location: Any, genesis: Genesis,
              Exit.NODE_UNREACHABLE if error.status == 0 else Exit.REFUSED)
 
 
+def _scratch_store(stack: ExitStack) -> LevelDBStore:
+    """An empty LevelDB in a new temporary directory, closed and deleted with
+    `stack`: the replay's rebuilt state lives there, not in memory."""
+    directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="scf-audit-"))
+    return stack.enter_context(LevelDBStore(Path(directory) / "state"))
+
+
 def _run(source: ChainSource, genesis: Genesis, map_fn: MapFn,
-         progress: ProgressLine) -> tuple[ReplayReport, AuditReport]:
+         progress: ProgressLine, stack: ExitStack) -> tuple[ReplayReport, AuditReport]:
     registry = default_registry()
     tally = AuditTally()
     if isinstance(source, ArchiveSource):
@@ -209,8 +218,9 @@ def _run(source: ChainSource, genesis: Genesis, map_fn: MapFn,
         verified.up_to(height)
         progress(height, transactions)
 
+    tune_garbage_collector()  # a replay allocates like a node executing blocks
     report = replay(genesis, verified.tap(source.entries()), registry, map_fn=map_fn,
-                    progress=replayed)
+                    progress=replayed, store=_scratch_store(stack))
     verified.up_to(report.final_height)
     return report, tally.report()
 
@@ -380,7 +390,7 @@ def export_command(home: Path | None, node_url: str | None, output: Path, force:
             map_fn = _signature_map(stack, workers)
             source = _open_source(stack, "node", node_url, genesis, as_json)
             chain = _verified_copy(source, genesis, map_fn, as_json,
-                                   stack.enter_context(ProgressLine(source.head)))
+                                   stack.enter_context(ProgressLine(source.head)), stack)
         summary = _write_archive(chain, output, as_json)
     result = {"ok": True, "output": str(output), "source": {"kind": kind,
                                                              "location": str(location)},
@@ -401,10 +411,11 @@ def _open_home_or_refuse(home: Path, genesis: Genesis, as_json: bool
 
 
 def _verified_copy(source: ChainSource, genesis: Genesis, map_fn: MapFn, as_json: bool,
-                   progress: ProgressLine) -> ChainStore:
-    """The node's blocks replayed into a scratch store: only verified blocks are exported."""
-    scratch = MemoryStore()
-    report = replay(genesis, source.entries(), default_registry(), store=scratch,
+                   progress: ProgressLine, stack: ExitStack) -> ChainStore:
+    """The node's blocks replayed into a scratch chain store (deleted with
+    `stack`): only verified blocks are exported."""
+    chain = ChainStore(_scratch_store(stack), genesis, keep_versions=2)
+    report = replay(genesis, source.entries(), default_registry(), into=chain,
                     map_fn=map_fn, progress=progress)
     progress.close()
     if report.mismatch is not None:
@@ -416,7 +427,7 @@ def _verified_copy(source: ChainSource, genesis: Genesis, map_fn: MapFn, as_json
         fail(fault.code, f"{source.description} failed at height {fault.height} "
              f"({fault.kind.value}): {fault.message}; nothing was written", as_json,
              FAULT_EXITS[fault.kind])
-    return ChainStore(scratch, genesis)
+    return chain
 
 
 def _write_archive(chain: ChainStore, output: Path, as_json: bool) -> ExportSummary:

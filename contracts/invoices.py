@@ -22,12 +22,24 @@ invoice's provenance (contracts/provenance.py) and emits an event whose
 
 Near matches are accepted but flagged with an `invoice.possible_duplicate`
 event naming both invoices: same seller, buyer, currency and face amount
-with issue dates at most 3 days apart, or the same document hash. Two
-indexes find them with a bounded number of reads, never a scan:
+with issue dates at most 3 days apart, or the same document hash. A
+registration reports the matches with the 16 smallest fingerprints and how
+many there are in all, so an index bucket keeps exactly that: a count and
+the 16 smallest fingerprints (`MatchBucket`). Reading and updating a bucket
+costs the same however many invoices it holds (a list of them all made
+registrations sharing a bucket quadratic):
 
-    near/<sha256(canonical([seller, buyer, currency, amount, issue_day]))> -> [fp, ...]
-    doc/<document sha256>                                                    -> [fp, ...]
-    inv/<fp>                                                                 -> Invoice
+    nearset/<sha256(canonical([seller, buyer, currency, amount, issue_day]))> -> MatchBucket
+    docset/<document sha256>                                                    -> MatchBucket
+    docnear/<sha256(canonical([document, seller, buyer, currency, amount, issue_day]))> -> int
+    inv/<fp>                                                                    -> Invoice
+
+The 16 smallest of a union of buckets are among the 16 smallest of each, so
+the reported matches and their reasons are exact. The count in all is the
+sum of the counts, less the invoices counted twice: those with the same
+document that also match on parties and amount. While the document's bucket
+holds at most 16 invoices they are all named in it and checked one by one;
+from its 17th invoice on, `docnear` counts them per (document, bucket).
 """
 
 from __future__ import annotations
@@ -54,7 +66,7 @@ from ledger.accounts import MEMBER_ID, Role, get_member
 from ledger.contract_api import CallContext, contract_prefix
 from ledger.errors import Code, LedgerError
 from ledger.state import StateReader
-from ledger.structure import Bool, Bytes, Field, Int, Optional, Str, Structure
+from ledger.structure import Bool, Bytes, Field, Int, ListOf, Optional, Str, Structure
 from ledger.types import HASH
 
 INVOICES = "invoices"
@@ -364,41 +376,107 @@ def _subjects(ctx: CallContext, invoice: Invoice, members: tuple[str, ...],
     return [subject for index, subject in enumerate(found) if subject not in found[:index]]
 
 
+@dataclass(frozen=True, slots=True)
+class MatchBucket(Structure):
+    """A near-match index bucket: how many invoices it holds, and the
+    fingerprints of the `MAX_DUPLICATE_WARNINGS` smallest of them, sorted."""
+
+    count: int
+    smallest: tuple[bytes, ...]
+
+    LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
+        ("count", Int(0)),
+        ("smallest", ListOf(FINGERPRINT, MAX_DUPLICATE_WARNINGS)),
+    )
+
+    def with_invoice(self, fingerprint: bytes) -> MatchBucket:
+        smallest = sorted((*self.smallest, fingerprint))[:MAX_DUPLICATE_WARNINGS]
+        return MatchBucket(self.count + 1, tuple(smallest))
+
+    @property
+    def names_all(self) -> bool:
+        return self.count <= MAX_DUPLICATE_WARNINGS
+
+
+EMPTY_BUCKET = MatchBucket(0, ())
+
+
 def _flag_near_matches(ctx: CallContext, invoice: Invoice, issue_day: int) -> None:
-    """Emits invoice.possible_duplicate per earlier near match; indexes this invoice."""
+    """Emits invoice.possible_duplicate per earlier near match (the 16 with
+    the smallest fingerprints); indexes this invoice."""
     namespace = ctx.namespace(INVOICES)
+    days = range(issue_day - NEAR_MATCH_DAYS, issue_day + NEAR_MATCH_DAYS + 1)
+    near_keys = [_near_local(invoice, day) for day in days]
+    near = [_read_bucket(namespace.get(key)) for key in near_keys]
+    doc_key = b"docset/" + invoice.document_sha256
+    doc = _read_bucket(namespace.get(doc_key))
     reasons: dict[bytes, list[str]] = {}
-    for day in range(issue_day - NEAR_MATCH_DAYS, issue_day + NEAR_MATCH_DAYS + 1):
-        for other in _read_list(namespace.get(_near_local(invoice, day))):
+    for bucket in near:
+        for other in bucket.smallest:
             reasons.setdefault(other, []).append("same_parties_and_amount")
-    doc_key = b"doc/" + invoice.document_sha256
-    for other in _read_list(namespace.get(doc_key)):
+    for other in doc.smallest:
         reasons.setdefault(other, []).append("same_document")
-    matches = sorted(reasons)
-    for other_fp in matches[:MAX_DUPLICATE_WARNINGS]:
+    near_count = sum(bucket.count for bucket in near)
+    overlap = _doc_overlap(ctx, invoice, doc, days) if near_count and doc.count else 0
+    matches = near_count + doc.count - overlap
+    for other_fp in sorted(reasons)[:MAX_DUPLICATE_WARNINGS]:
         other = require_invoice(ctx.scratch, other_fp)
         ctx.emit("invoice.possible_duplicate", {
             "fingerprint": invoice.fingerprint.hex(), "other": other_fp.hex(),
             "other_seller": other.seller, "other_buyer": other.buyer,
-            "reasons": reasons[other_fp], "matches": len(matches),
+            "reasons": reasons[other_fp], "matches": matches,
             "subjects": _subjects(ctx, invoice, (other.seller, other.buyer),
                                   (other.asset,)),
         })
-    for key in (_near_local(invoice, issue_day), doc_key):
-        namespace.put(key, codec.encode(_read_list(namespace.get(key)) + [invoice.fingerprint]))
+    own = NEAR_MATCH_DAYS  # the index of issue_day in `days`
+    namespace.put(near_keys[own], near[own].with_invoice(invoice.fingerprint).encode())
+    namespace.put(doc_key, doc.with_invoice(invoice.fingerprint).encode())
+    if doc.count >= MAX_DUPLICATE_WARNINGS:
+        # the document's bucket stops naming all its invoices: count per bucket
+        counted = [invoice] if doc.count > MAX_DUPLICATE_WARNINGS else [
+            invoice, *(require_invoice(ctx.scratch, fp) for fp in doc.smallest)]
+        for member in counted:
+            key = _doc_near_local(member, parse_date(member.issue_date, "issue_date"))
+            namespace.put(key, codec.encode(_read_count(namespace.get(key)) + 1))
+
+
+def _doc_overlap(ctx: CallContext, invoice: Invoice, doc: MatchBucket, days: range) -> int:
+    """How many invoices of the document's bucket are also near matches on
+    parties and amount (they are in two buckets, but one match)."""
+    if doc.names_all:
+        return sum(1 for fp in doc.smallest
+                   if _same_parties_and_amount(require_invoice(ctx.scratch, fp), invoice, days))
+    namespace = ctx.namespace(INVOICES)
+    return sum(_read_count(namespace.get(_doc_near_local(invoice, day))) for day in days)
+
+
+def _same_parties_and_amount(other: Invoice, invoice: Invoice, days: range) -> bool:
+    return ((other.seller, other.buyer, other.currency, other.face_amount)
+            == (invoice.seller, invoice.buyer, invoice.currency, invoice.face_amount)
+            and parse_date(other.issue_date, "issue_date") in days)
 
 
 def _near_local(invoice: Invoice, day: int) -> bytes:
     bucket = [invoice.seller, invoice.buyer, invoice.currency, invoice.face_amount, day]
-    return b"near/" + hashlib.sha256(codec.encode(bucket)).digest()
+    return b"nearset/" + hashlib.sha256(codec.encode(bucket)).digest()
 
 
-def _read_list(data: bytes | None) -> list[bytes]:
+def _doc_near_local(invoice: Invoice, day: int) -> bytes:
+    bucket = [invoice.document_sha256, invoice.seller, invoice.buyer, invoice.currency,
+              invoice.face_amount, day]
+    return b"docnear/" + hashlib.sha256(codec.encode(bucket)).digest()
+
+
+def _read_bucket(data: bytes | None) -> MatchBucket:
+    return EMPTY_BUCKET if data is None else MatchBucket.decode(data)
+
+
+def _read_count(data: bytes | None) -> int:
     if data is None:
-        return []
+        return 0
     value = codec.decode(data)
-    if type(value) is not list or not all(type(item) is bytes for item in value):
-        raise LedgerError(Code.SCHEMA_MISMATCH, "an invoice index entry is not a list of bytes")
+    if type(value) is not int:
+        raise LedgerError(Code.SCHEMA_MISMATCH, "a near-match count is not an int")
     return value
 
 

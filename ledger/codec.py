@@ -38,14 +38,45 @@ Value = Union[None, bool, int, bytes, str, list[Any], dict[str, Any]]
 
 def encode(value: Any, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
     """The canonical encoding of `value` (tuples are encoded as lists)."""
-    data = msgpack.packb(
-        _canonical_copy(value, 0), use_bin_type=True, strict_types=False
-    )
+    try:
+        data = _pack(_prepared(value, 0))
+    except (_Refused, UnicodeEncodeError, OverflowError, TypeError, ValueError):
+        # The fast walk only accelerates the common case: anything it refuses,
+        # the reference walk re-checks and names precisely (same codes, same
+        # order of checks as always), or encodes if it is in fact acceptable.
+        data = _pack(_canonical_copy(value, 0))
     if len(data) > max_size:
         raise LedgerError(
             Code.CODEC_TOO_LARGE, f"encoding is {len(data)} bytes, limit is {max_size}"
         )
     return data
+
+
+def canonical(value: Any, depth: int = 0) -> Any:
+    """`value` checked as `encode` checks it, with every map key-sorted: the
+    value itself when it already is canonical, else a copy. `depth` is how
+    deep the value sits in what will be encoded (the limit counts from the
+    outermost value), so it may nest at most `MAX_DEPTH - depth` levels."""
+    try:
+        prepared = _prepared(value, depth)
+        size = len(_pack(prepared))  # a str with a lone surrogate fails here
+    except (_Refused, UnicodeEncodeError, OverflowError, TypeError, ValueError):
+        prepared = _canonical_copy(value, 0)
+        if depth_of(value) > MAX_DEPTH - depth:
+            raise LedgerError(Code.CODEC_TOO_DEEP, f"nesting deeper than {MAX_DEPTH}") from None
+        size = len(_pack(prepared))
+    if size > DEFAULT_MAX_SIZE:
+        raise LedgerError(
+            Code.CODEC_TOO_LARGE, f"encoding is {size} bytes, limit is {DEFAULT_MAX_SIZE}"
+        )
+    return prepared
+
+
+def reencode_decoded(value: Value) -> bytes:
+    """The encoding of a value exactly as `decode` returned it (or any part
+    of one), without checking it again: such a value is canonical already.
+    Anything else must go through `encode`."""
+    return _pack(value)
 
 
 def decode(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Value:
@@ -59,7 +90,7 @@ def decode(data: bytes, max_size: int = DEFAULT_MAX_SIZE) -> Value:
         )
     value = _unpack(data)
     _validate_decoded(value, 0)
-    if msgpack.packb(value, use_bin_type=True) != data:
+    if _pack(value) != data:
         raise LedgerError(
             Code.CODEC_NON_CANONICAL,
             "input is not the canonical encoding of its value "
@@ -132,16 +163,39 @@ def _reject_ext(code: int, data: bytes) -> None:
 
 
 def _validate_decoded(value: Any, depth: int) -> None:
-    """An allow-list walk over what the unpacker produced: types, range, depth."""
+    """An allow-list walk over what the unpacker produced: types, range, depth.
+
+    Scalars inside a container are checked inline (no call per item): this
+    walk runs on every decoded value, so its cost is per item.
+    """
+    kind = type(value)
+    if kind is list:
+        items: Any = value
+    elif kind is dict:
+        items = value.values()
+    else:
+        _validate_decoded_scalar(value)
+        return
+    if depth >= MAX_DEPTH:
+        raise LedgerError(Code.CODEC_TOO_DEEP, f"nesting deeper than {MAX_DEPTH}")
+    for item in items:
+        kind = type(item)
+        if kind is bytes or kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if INT_MIN <= item <= INT_MAX:
+                continue
+        elif kind is list or kind is dict:
+            _validate_decoded(item, depth + 1)
+            continue
+        _validate_decoded_scalar(item)
+
+
+def _validate_decoded_scalar(value: Any) -> None:
     kind = type(value)
     if kind is int:
         if not INT_MIN <= value <= INT_MAX:
             raise LedgerError(Code.CODEC_INT_OUT_OF_RANGE, f"{value} is outside int64")
-    elif kind is list or kind is dict:
-        if depth >= MAX_DEPTH:
-            raise LedgerError(Code.CODEC_TOO_DEEP, f"nesting deeper than {MAX_DEPTH}")
-        for item in value.values() if kind is dict else value:
-            _validate_decoded(item, depth + 1)
     elif kind is float:
         raise LedgerError(Code.CODEC_FLOAT_NOT_ALLOWED, "floats are not allowed")
     elif kind is msgpack.Timestamp:
@@ -149,6 +203,76 @@ def _validate_decoded(value: Any, depth: int) -> None:
         raise LedgerError(Code.CODEC_EXT_NOT_ALLOWED, "ext type -1 (timestamp) is not allowed")
     elif not (value is None or kind is bool or kind is str or kind is bytes):
         raise LedgerError(Code.CODEC_MALFORMED, f"unexpected decoded type {kind.__name__}")
+
+
+class _Refused(Exception):
+    """The fast encoding walk met something it leaves to `_canonical_copy`."""
+
+
+def _pack(value: Any) -> bytes:
+    data: bytes = msgpack.packb(value, use_bin_type=True)
+    return data
+
+
+def _prepared(value: Any, depth: int) -> Any:
+    """`value` ready for msgpack: itself when it is already canonical (no map
+    out of key order), else a copy with maps key-sorted.
+
+    Checks exact types, int range, map key types and depth, inline for the
+    scalars of a container. A str that is not valid UTF-8 (a lone surrogate)
+    makes msgpack raise UnicodeEncodeError, which `encode` handles. Anything
+    unusual (bytearray, a subclass, a float, ...) raises `_Refused`.
+    """
+    kind = type(value)
+    if kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            raise _Refused
+        copy: list[Any] | None = None
+        for index, item in enumerate(value):
+            kind = type(item)
+            if kind is bytes or kind is str or kind is bool or item is None:
+                continue
+            if kind is int:
+                if INT_MIN <= item <= INT_MAX:
+                    continue
+                raise _Refused
+            prepared = _prepared(item, depth + 1)
+            if prepared is not item:
+                if copy is None:
+                    copy = list(value)
+                copy[index] = prepared
+        return value if copy is None else copy
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            raise _Refused
+        keys = list(value)
+        for key in keys:
+            if type(key) is not str:
+                raise _Refused
+        # Python orders str by code point, which is the order of their UTF-8 bytes.
+        ordered = sorted(keys)
+        changed = ordered != keys
+        prepared_values = []
+        for key in ordered:
+            item = value[key]
+            kind = type(item)
+            if kind is int:
+                if not INT_MIN <= item <= INT_MAX:
+                    raise _Refused
+            elif not (kind is bytes or kind is str or kind is bool or item is None):
+                prepared = _prepared(item, depth + 1)
+                if prepared is not item:
+                    changed = True
+                    item = prepared
+            prepared_values.append(item)
+        return dict(zip(ordered, prepared_values)) if changed else value
+    if kind is int:
+        if INT_MIN <= value <= INT_MAX:
+            return value
+        raise _Refused
+    if kind is bytes or kind is str or kind is bool or value is None:
+        return value
+    raise _Refused
 
 
 def _canonical_copy(value: Any, depth: int) -> Any:

@@ -4,8 +4,9 @@ Every block header carries `state_root`, the root of this tree after the
 block, so that a bank can be shown "invoice X is registered and carries no
 lien" (a value, or an absence) by a proof it checks against a certified
 header. The hashing and the proofs are in `ledger.smt_proof` (what a light
-client imports); this module keeps the tree across versions. The layout,
-byte by byte, is in docs/state-tree.md.
+client imports); a node's bytes are written and read by `ledger.smt_nodes`;
+this module keeps the tree across versions. The layout, byte by byte, is in
+docs/state-tree.md.
 
 Theory of operation (after Diem's Jellyfish Merkle tree, binary):
 
@@ -27,6 +28,20 @@ Theory of operation (after Diem's Jellyfish Merkle tree, binary):
   STATE_VERSION_NOT_FOUND. STATE_NODE_MISSING means the store lacks (or
   holds garbage for) a node below a root it has: corruption.
 
+Speed (bench/store.py): `apply` walks the base tree once for the whole
+batch, sorted by key hash, splitting it at each node by bisection, and
+places an internal node as soon as it is built (only leaves move, when a
+neighbour comes or goes). Nodes are encoded and decoded by hand in this one
+fixed layout, which gives exactly `ledger.codec`'s canonical bytes (the tests
+hold them equal; anything unusual goes through the codec). With
+`cache_depth=D`, decoded nodes of depth 1..D are kept between versions, one
+per tree position (so fewer than 2**(D+1) of them): the nodes of each
+`committed` update, and those `apply` reads. A position's entry serves only
+the exact node key it holds, and nodes are immutable until pruned (the
+caller reports those: `forget`), so the cache changes no result: it only
+spares reads. Uncommitted updates (a proposal that loses a round) never
+enter it.
+
 Pure and deterministic: no I/O, clock or randomness; storage is injected as
 a `NodeReader`. A batch is applied in key-hash order, so the same updates on
 the same base give byte-identical nodes, whatever the mapping's order.
@@ -34,12 +49,29 @@ the same base give byte-identical nodes, whatever the mapping's order.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from operator import itemgetter
+from typing import NamedTuple, TypeAlias
 
 from ledger import codec
 from ledger.errors import Code, LedgerError
+from ledger.smt_nodes import (
+    INTERNAL,
+    LEAF,
+    NULL_ROOT,
+    Child,
+    Node,
+    NodeKey,
+    NodeReader,
+    corrupt_node,
+    decode_node,
+    encode_internal,
+    encode_leaf,
+    load_bytes,
+)
 from ledger.smt_proof import (
     EMPTY_HASH,
     MAX_KEY_SIZE,
@@ -52,23 +84,15 @@ from ledger.smt_proof import (
     node_hash,
 )
 
-NODE_VERSION = 1
-NULL, LEAF, INTERNAL = 0, 1, 2  # node kinds, the second item of a node
-_MAX_NODE_SIZE = MAX_KEY_SIZE + MAX_VALUE_SIZE + 64
+MAX_CACHE_DEPTH = 24
+_RECENT_UPDATES = 4  # uncommitted updates whose decoded nodes are kept for `committed`
+
+# NodeKey and StaleNode are NamedTuples rather than frozen dataclasses: a
+# block of 1,000 updates makes tens of thousands of them, and tuples are
+# several times cheaper to build, hash and sort. They are values all the same.
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class NodeKey:
-    """Where a node is stored: the first `depth` bits of its path, packed
-    MSB-first in ceil(depth / 8) bytes (unused low bits zero), and a version."""
-
-    version: int
-    depth: int
-    path: bytes
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class StaleNode:
+class StaleNode(NamedTuple):
     """`node_key` is not reachable from version `stale_since_version` on."""
 
     stale_since_version: int
@@ -86,66 +110,49 @@ class TreeUpdate:
     stale: tuple[StaleNode, ...]
 
 
-class NodeReader(Protocol):
-    def get_node(self, key: NodeKey) -> bytes | None: ...
+# A new node the cache may keep: (version, depth, path, node), a plain tuple too.
+_Made: TypeAlias = "tuple[int, int, bytes, Node]"
 
 
-@dataclass(frozen=True, slots=True)
-class Child:
-    """An internal node's reference to a child, stored at (version, depth + 1, path)."""
-
-    hash: bytes
-    version: int
-    is_leaf: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Leaf:
+class _Leaf(NamedTuple):
     key: bytes
     value: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class _Internal:
-    left: Child | None
-    right: Child | None
+class _PendingLeaf(NamedTuple):
+    """A leaf whose depth is not known yet; `origin` is where it is stored now, if anywhere."""
 
-
-@dataclass(frozen=True, slots=True)
-class _Update:
     key_hash: bytes
     key: bytes
-    value: bytes | None  # None deletes
-
-
-@dataclass(frozen=True, slots=True)
-class _PendingLeaf:
-    """A leaf not yet placed; `origin` is where it is stored now, if anywhere."""
-
-    key_hash: bytes
-    leaf: _Leaf
+    value: bytes
     hash: bytes
-    origin: NodeKey | None = None
+    origin: NodeKey | None
 
 
-@dataclass(frozen=True, slots=True)
-class _PendingNode:
-    left: _Sub
-    right: _Sub
-    hash: bytes
-
-
-# A subtree during `apply`: empty, unchanged where it is stored, or new.
-_Sub: TypeAlias = "Child | _PendingLeaf | _PendingNode | None"
+# A subtree during `apply`: empty, placed (unchanged, or new and written), or a loose leaf.
+_Sub: TypeAlias = "Child | _PendingLeaf | None"
+# One update of a batch: (key hash, key, value or None to delete).
+_Update: TypeAlias = "tuple[bytes, bytes, bytes | None]"
 
 
 class SparseMerkleTree:
-    """Reads and updates of the versioned tree over an injected node store."""
+    """Reads and updates of the versioned tree over an injected node store.
 
-    __slots__ = ("_store",)
+    `cache_depth` (0: no cache) keeps decoded nodes of depth 1..cache_depth
+    between versions; the owner of the store then calls `committed` after
+    writing an update and `forget` after deleting nodes (see the module
+    docstring)."""
 
-    def __init__(self, store: NodeReader) -> None:
+    __slots__ = ("_store", "_cache_depth", "_levels", "_recent")
+
+    def __init__(self, store: NodeReader, *, cache_depth: int = 0) -> None:
+        if type(cache_depth) is not int or not 0 <= cache_depth <= MAX_CACHE_DEPTH:
+            raise ValueError(f"cache_depth is an int from 0 to {MAX_CACHE_DEPTH}")
         self._store = store
+        self._cache_depth = cache_depth
+        # _levels[d][path] = (version, node): the cached node at (d, path), if any.
+        self._levels: list[dict[bytes, tuple[int, Node]]] = [{} for _ in range(cache_depth + 1)]
+        self._recent: deque[tuple[TreeUpdate, list[_Made]]] = deque(maxlen=_RECENT_UPDATES)
 
     def apply(
         self, base_version: int | None, version: int, updates: Mapping[bytes, bytes | None]
@@ -160,18 +167,51 @@ class SparseMerkleTree:
                     Code.STATE_VERSION_INVALID, f"version {version} is not above {base_version}"
                 )
         batch = _sorted_updates(updates)
-        writer = _Writer(self._store, version)
+        writer = _Writer(self, version, batch)
         base_root = None if base_version is None else self._root_child(base_version)
-        root = writer.materialize(writer.update(base_root, 0, b"", batch), 0, b"")
+        root = writer.place(writer.update(base_root, 0, b"", 0, len(batch)), 0, b"")
         if base_version is not None:
-            writer.mark_stale(NodeKey(base_version, 0, b""))
-        return writer.finish(root)
+            writer.stale[NodeKey(base_version, 0, b"")] = None
+        update = writer.finish(root)
+        if self._cache_depth:
+            self._recent.append((update, writer.made))
+        return update
+
+    def committed(self, update: TreeUpdate) -> None:
+        """`update` is now in the store: its upper nodes enter the cache, each
+        in place of the one at its position. Without a cache, does nothing."""
+        if not self._cache_depth:
+            return
+        made = next((m for u, m in self._recent if u is update), None)
+        if made is None:  # not made here (or long ago): decode what is needed
+            made = [(key.version, key.depth, key.path, decode_node(data, key))  # type: ignore[misc]
+                    for key, data in update.new_nodes if 0 < key.depth <= self._cache_depth]
+        levels = self._levels
+        for version, depth, path, node in made:
+            levels[depth][path] = (version, node)
+        self._recent.clear()  # the others were computed on a base that is no longer the head
+
+    def forget(self, keys: Iterable[NodeKey]) -> None:
+        """Drops these nodes (pruned from the store) from the cache."""
+        if not self._cache_depth:
+            return
+        levels, limit = self._levels, self._cache_depth
+        for version, depth, path in keys:
+            if 0 < depth <= limit:
+                entry = levels[depth].get(path)
+                if entry is not None and entry[0] == version:
+                    del levels[depth][path]
+
+    @property
+    def cached_nodes(self) -> int:
+        """How many decoded nodes the cache holds now."""
+        return sum(len(level) for level in self._levels)
 
     def root_at(self, version: int) -> bytes:
         """The root hash of `version` (32 zero bytes for the empty tree)."""
         _check_version(version)
         root = self._root_child(version)
-        return EMPTY_HASH if root is None else root.hash
+        return _hash_of(root)
 
     def get(self, key: bytes, version: int) -> bytes | None:
         """The value of `key` at `version`, None if absent."""
@@ -192,144 +232,184 @@ class SparseMerkleTree:
 
     def _root_child(self, version: int) -> Child | None:
         node = self._load_root(version)
-        if isinstance(node, _Leaf):
-            return Child(leaf_hash(hash_key(node.key), hash_value(node.value)), version, True)
-        if isinstance(node, _Internal):
-            return Child(node_hash(_hash_of(node.left), _hash_of(node.right)), version, False)
-        return None
+        if node is None:
+            return None
+        kind, first, second = node
+        if kind == LEAF:
+            return (leaf_hash(hash_key(first), hash_value(second)), version, True)
+        return (node_hash(_hash_of(first), _hash_of(second)), version, False)
 
     def _walk(self, key_hash: bytes, version: int) -> tuple[_Leaf | None, tuple[bytes, ...]]:
         """The leaf ending `key_hash`'s path (None: empty) and the siblings, root down."""
         node = self._load_root(version)
         siblings: list[bytes] = []
         path = b""
-        while isinstance(node, _Internal):
+        while node is not None and node[0] == INTERNAL:
             depth = len(siblings)
             bit = bit_at(key_hash, depth)
-            child, other = (node.right, node.left) if bit else (node.left, node.right)
+            child, other = (node[2], node[1]) if bit else (node[1], node[2])
             siblings.append(_hash_of(other))
             if child is None:
                 return None, tuple(siblings)
-            path = _child_path(path, depth, bit)
-            node = _load(self._store, NodeKey(child.version, depth + 1, path))
-        return node, tuple(siblings)
+            path = _children(path, depth)[bit]
+            node = self._read(NodeKey(child[1], depth + 1, path), remember=False)
+        return (None if node is None else _Leaf(node[1], node[2])), tuple(siblings)
 
-    def _load_root(self, version: int) -> _Leaf | _Internal | None:
+    def _load_root(self, version: int) -> Node | None:
         key = NodeKey(version, 0, b"")
         data = self._store.get_node(key)
         if data is None:
             raise LedgerError(
                 Code.STATE_VERSION_NOT_FOUND, f"version {version} was never written or is pruned"
             )
-        return _decode_node(data, key)
+        return decode_node(data, key)
+
+    def _read(self, key: NodeKey, *, remember: bool) -> Node:
+        """The node below a root at `key`, from the cache or the store."""
+        version, depth, path = key
+        cached = 0 < depth <= self._cache_depth  # never a root: pruning removes those
+        if cached:
+            entry = self._levels[depth].get(path)
+            if entry is not None and entry[0] == version:
+                return entry[1]
+        node = decode_node(load_bytes(self._store, key), key)
+        if node is None:
+            raise corrupt_node(key, "an empty root below the root")
+        if cached and remember:
+            self._levels[depth][path] = (version, node)
+        return node
 
 
 class _Writer:
-    """One `apply`: `update` walks the base tree along the sorted batch and
-    says what changes; `materialize` places it, encoding only new nodes."""
+    """One `apply`: `update` walks the base tree along the sorted batch,
+    building each changed internal node once its children are known; a leaf
+    stays loose (`_PendingLeaf`) until its parent fixes its depth (`place`)."""
 
-    __slots__ = ("_store", "_version", "_new", "_stale")
+    __slots__ = ("_tree", "_read", "_version", "_batch", "_hashes", "_cache_depth", "new",
+                 "stale", "made")
 
-    def __init__(self, store: NodeReader, version: int) -> None:
-        self._store = store
+    def __init__(self, tree: SparseMerkleTree, version: int, batch: list[_Update]) -> None:
+        self._tree = tree
+        self._read = tree._read
         self._version = version
-        self._new: dict[NodeKey, bytes] = {}
-        self._stale: dict[NodeKey, None] = {}  # a dict: ordered, no duplicates
+        self._batch = batch
+        self._hashes = [update[0] for update in batch]
+        self._cache_depth = tree._cache_depth
+        self.new: dict[NodeKey, bytes] = {}
+        self.stale: dict[NodeKey, None] = {}  # a dict: ordered, no duplicates
+        self.made: list[_Made] = []  # decoded new nodes the cache may keep
 
-    def mark_stale(self, key: NodeKey) -> None:
-        self._stale[key] = None
-
-    def update(self, existing: Child | None, depth: int, path: bytes, batch: list[_Update]) -> _Sub:
-        """The subtree at (depth, path), now `existing`, with `batch` applied."""
-        if not batch:
+    def update(self, existing: Child | None, depth: int, path: bytes, lo: int, hi: int) -> _Sub:
+        """The subtree at (depth, path), now `existing`, with batch[lo:hi] applied."""
+        if lo == hi:
             return existing
         if existing is None:
-            return self._build(depth, _new_leaves(batch))
-        key = NodeKey(existing.version, depth, path)
-        if existing.is_leaf:
-            return self._merge_leaf(existing, key, batch, depth)
-        node = _load(self._store, key)
-        if not isinstance(node, _Internal):
-            raise _corrupt(key, "expected an internal node")
-        split = _split_index(batch, depth)
-        left = self.update(node.left, depth + 1, _child_path(path, depth, 0), batch[:split])
-        right = self.update(node.right, depth + 1, _child_path(path, depth, 1), batch[split:])
-        if left == node.left and right == node.right:
+            return self._build(depth, path, self._new_leaves(lo, hi, None))
+        key = NodeKey(existing[1], depth, path)
+        if existing[2]:
+            return self._merge_leaf(existing, key, lo, hi)
+        kind, old_left, old_right = self._read(key, remember=True)
+        if kind != INTERNAL:
+            raise corrupt_node(key, "expected an internal node")
+        left_path, right_path = _children(path, depth)
+        split = bisect_left(self._hashes, right_path, lo, hi)
+        left = self.update(old_left, depth + 1, left_path, lo, split)
+        right = self.update(old_right, depth + 1, right_path, split, hi)
+        if left is old_left and right is old_right:
             return existing
-        self.mark_stale(key)
-        return self._join(left, right, depth, path)
+        self.stale[key] = None
+        return self._join(left, right, depth, path, left_path, right_path)
 
-    def materialize(self, sub: _Sub, depth: int, path: bytes) -> Child | None:
+    def place(self, sub: _Sub, depth: int, path: bytes) -> Child | None:
         """Places `sub` at (depth, path) and says how its parent refers to it."""
-        if sub is None or isinstance(sub, Child):
+        if type(sub) is not _PendingLeaf:
             return sub
+        origin = sub.origin
+        if origin is not None:
+            if origin.depth == depth:
+                return (sub.hash, origin.version, True)
+            self.stale[origin] = None
         key = NodeKey(self._version, depth, path)
-        if isinstance(sub, _PendingLeaf):
-            if sub.origin is not None:
-                if sub.origin.depth == depth:
-                    return Child(sub.hash, sub.origin.version, True)
-                self.mark_stale(sub.origin)
-            self._put(key, [LEAF, sub.leaf.key, sub.leaf.value])
-            return Child(sub.hash, self._version, True)
-        left = self.materialize(sub.left, depth + 1, _child_path(path, depth, 0))
-        right = self.materialize(sub.right, depth + 1, _child_path(path, depth, 1))
-        self._put(key, [INTERNAL, _child_value(left), _child_value(right)])
-        return Child(sub.hash, self._version, False)
+        self.new[key] = encode_leaf(sub.key, sub.value)
+        if 0 < depth <= self._cache_depth:
+            self.made.append((self._version, depth, path, (LEAF, sub.key, sub.value)))
+        return (sub.hash, self._version, True)
 
     def finish(self, root: Child | None) -> TreeUpdate:
         """Stores the root under this version (copying an unchanged one)."""
         root_key = NodeKey(self._version, 0, b"")
         if root is None:
-            self._put(root_key, [NULL])
-        elif root.version != self._version:
-            self._new[root_key] = _load_bytes(self._store, NodeKey(root.version, 0, b""))
-        new_nodes = tuple(sorted(self._new.items(), key=lambda item: _order(item[0])))
-        stale = tuple(StaleNode(self._version, key) for key in sorted(self._stale, key=_order))
-        root_hash = EMPTY_HASH if root is None else root.hash
+            self.new[root_key] = NULL_ROOT
+        elif root[1] != self._version:
+            self.new[root_key] = load_bytes(self._tree._store, NodeKey(root[1], 0, b""))
+        new_nodes = tuple(sorted(self.new.items(), key=_item_order))
+        version = self._version
+        stale = tuple(StaleNode(version, key) for key in sorted(self.stale, key=_key_order))
+        root_hash = _hash_of(root)
         return TreeUpdate(self._version, root_hash, new_nodes, stale)
 
-    def _merge_leaf(self, existing: Child, key: NodeKey, batch: list[_Update], depth: int) -> _Sub:
-        old = self._load_leaf(existing, key)
-        own = next((u for u in batch if u.key_hash == old.key_hash), None)
-        leaves = _new_leaves(u for u in batch if u is not own)
-        if own is None or own.value == old.leaf.value:
+    def _merge_leaf(self, existing: Child, key: NodeKey, lo: int, hi: int) -> _Sub:
+        kind, old_key, old_value = self._read(key, remember=True)
+        if kind != LEAF:
+            raise corrupt_node(key, "expected a leaf")
+        old_hash = hash_key(old_key)
+        at = bisect_left(self._hashes, old_hash, lo, hi)
+        own = at if at < hi and self._hashes[at] == old_hash else None
+        if own is not None and self._batch[own][2] != old_value:
+            self.stale[key] = None  # rewritten or deleted: its new leaf, if any, is in the batch
+            leaves = self._new_leaves(lo, hi, None)
+        else:
+            leaves = self._new_leaves(lo, hi, own)
             if not leaves:
                 return existing  # the batch only rewrites it or deletes absent keys
-            leaves.append(old)
-        else:
-            self.mark_stale(key)
-            leaves.extend(_new_leaves([own]))
-        return self._build(depth, sorted(leaves, key=lambda leaf: leaf.key_hash))
+            moved = _PendingLeaf(old_hash, old_key, old_value, existing[0], key)
+            leaves.insert(bisect_left(leaves, old_hash, key=_key_hash), moved)
+        return self._build(key.depth, key.path, leaves)
 
-    def _build(self, depth: int, leaves: list[_PendingLeaf]) -> _Sub:
-        """The subtree at `depth` holding exactly `leaves` (sorted by key hash)."""
+    def _new_leaves(self, lo: int, hi: int, skip: int | None) -> list[_PendingLeaf]:
+        """The leaves that the writes in batch[lo:hi] create (deletes create none)."""
+        return [
+            _PendingLeaf(key_hash, key, value, leaf_hash(key_hash, hash_value(value)), None)
+            for index, (key_hash, key, value) in enumerate(self._batch[lo:hi], lo)
+            if value is not None and index != skip
+        ]
+
+    def _build(self, depth: int, path: bytes, leaves: list[_PendingLeaf]) -> _Sub:
+        """The subtree at (depth, path) holding exactly `leaves` (sorted by key hash)."""
         if len(leaves) <= 1:
             return leaves[0] if leaves else None
-        split = _split_index(leaves, depth)
-        left = self._build(depth + 1, leaves[:split])
-        return self._join(left, self._build(depth + 1, leaves[split:]), depth, None)
+        left_path, right_path = _children(path, depth)
+        split = bisect_left(leaves, right_path, key=_key_hash)
+        left = self._build(depth + 1, left_path, leaves[:split])
+        right = self._build(depth + 1, right_path, leaves[split:])
+        return self._join(left, right, depth, path, left_path, right_path)
 
-    def _join(self, left: _Sub, right: _Sub, depth: int, path: bytes | None) -> _Sub:
-        """The node over two subtrees, or a lone leaf lifted to take its place."""
+    def _join(self, left: _Sub, right: _Sub, depth: int, path: bytes,
+              left_path: bytes, right_path: bytes) -> _Sub:
+        """The node over two subtrees, written now, or a lone leaf lifted to take its place."""
         if left is None and right is None:
             return None
         if left is None or right is None:
-            only = right if left is None else left
-            if isinstance(only, _PendingLeaf):
+            only, side = (left, left_path) if right is None else (right, right_path)
+            if type(only) is _PendingLeaf:
                 return only
-            if isinstance(only, Child) and only.is_leaf and path is not None:
-                side = _child_path(path, depth, int(left is None))
-                return self._load_leaf(only, NodeKey(only.version, depth + 1, side))
-        return _PendingNode(left, right, node_hash(_hash_of(left), _hash_of(right)))
+            if only[2]:  # type: ignore[index]
+                return self._loose(only, NodeKey(only[1], depth + 1, side))  # type: ignore[index]
+        version = self._version
+        left_child = self.place(left, depth + 1, left_path) if type(left) is _PendingLeaf else left
+        right_child = (self.place(right, depth + 1, right_path) if type(right) is _PendingLeaf
+                       else right)
+        self.new[NodeKey(version, depth, path)] = encode_internal(left_child, right_child)
+        if 0 < depth <= self._cache_depth:
+            self.made.append((version, depth, path, (INTERNAL, left_child, right_child)))
+        return (node_hash(_hash_of(left_child), _hash_of(right_child)), version, False)
 
-    def _load_leaf(self, child: Child, key: NodeKey) -> _PendingLeaf:
-        node = _load(self._store, key)
-        if not isinstance(node, _Leaf):
-            raise _corrupt(key, "expected a leaf")
-        return _PendingLeaf(hash_key(node.key), node, child.hash, key)
-
-    def _put(self, key: NodeKey, fields: list[Any]) -> None:
-        self._new[key] = codec.encode([NODE_VERSION, *fields], max_size=_MAX_NODE_SIZE)
+    def _loose(self, child: Child, key: NodeKey) -> _PendingLeaf:
+        """The stored leaf `child`, to be moved up."""
+        kind, leaf_key, leaf_value = self._read(key, remember=True)
+        if kind != LEAF:
+            raise corrupt_node(key, "expected a leaf")
+        return _PendingLeaf(hash_key(leaf_key), leaf_key, leaf_value, child[0], key)
 
 
 class MemoryNodeStore:
@@ -360,100 +440,39 @@ class MemoryNodeStore:
 def compute_prunable(stale: Iterable[StaleNode], keep_from_version: int) -> tuple[NodeKey, ...]:
     """The nodes that no version >= `keep_from_version` reaches, sorted."""
     _check_version(keep_from_version)
-    doomed = (s.node_key for s in stale if s.stale_since_version <= keep_from_version)
-    return tuple(sorted(doomed, key=_order))
-
-
-# --- nodes on the wire: [1, 0] null root | [1, 1, key, value] leaf |
-# [1, 2, left, right] internal, a child being nil | [hash, version, is_leaf]
-
-
-def _child_value(child: Child | None) -> list[Any] | None:
-    return None if child is None else [child.hash, child.version, child.is_leaf]
-
-
-def _load_bytes(store: NodeReader, key: NodeKey) -> bytes:
-    data = store.get_node(key)
-    if data is None:
-        raise LedgerError(Code.STATE_NODE_MISSING, f"node {key} is not in the store")
-    return data
-
-
-def _load(store: NodeReader, key: NodeKey) -> _Leaf | _Internal | None:
-    return _decode_node(_load_bytes(store, key), key)
-
-
-def _decode_node(data: bytes, key: NodeKey) -> _Leaf | _Internal | None:
-    try:
-        value = codec.decode(data, max_size=_MAX_NODE_SIZE)
-    except LedgerError as exc:
-        raise _corrupt(key, exc.message) from None
-    if type(value) is not list or [type(v) for v in value[:2]] != [int, int]:
-        raise _corrupt(key, "not a [version, kind, ...] array")
-    if value[0] != NODE_VERSION:
-        raise _corrupt(key, f"node version {value[0]}")
-    kind, fields = value[1], value[2:]
-    if kind == NULL and not fields and key.depth == 0:
-        return None
-    if kind == LEAF and len(fields) == 2 and all(type(f) is bytes for f in fields):
-        return _Leaf(fields[0], fields[1])
-    if kind == INTERNAL and len(fields) == 2:
-        return _Internal(_decode_child(fields[0], key), _decode_child(fields[1], key))
-    raise _corrupt(key, f"no node of kind {kind} with {len(fields)} fields here")
-
-
-def _decode_child(value: Any, key: NodeKey) -> Child | None:
-    if value is None:
-        return None
-    if (
-        type(value) is list and len(value) == 3
-        and type(value[0]) is bytes and len(value[0]) == 32
-        and type(value[1]) is int and type(value[2]) is bool
-    ):
-        return Child(value[0], value[1], value[2])
-    raise _corrupt(key, "malformed child reference")
-
-
-def _corrupt(key: NodeKey, why: str) -> LedgerError:
-    return LedgerError(Code.STATE_NODE_MISSING, f"node {key} is unreadable: {why}")
+    return tuple(sorted(s.node_key for s in stale if s.stale_since_version <= keep_from_version))
 
 
 # --- small pure helpers ---
 
 
-def _order(key: NodeKey) -> tuple[int, int, bytes]:
-    return (key.version, key.depth, key.path)  # NodeKey's order, minus its slow __lt__
+def _key_order(key: NodeKey) -> bytes:
+    """Bytes that sort as NodeKeys do (and faster): fixed-width version and
+    depth, then the path, whose length the depth fixes."""
+    version, depth, path = key
+    return b"".join((version.to_bytes(8, "big"), depth.to_bytes(2, "big"), path))
 
 
-def _hash_of(sub: _Sub) -> bytes:
-    return EMPTY_HASH if sub is None else sub.hash
+def _item_order(item: tuple[NodeKey, bytes]) -> bytes:
+    return _key_order(item[0])
 
 
-def _new_leaves(batch: Iterable[_Update]) -> list[_PendingLeaf]:
-    """The leaves that the writes in `batch` create (deletes create none)."""
-    return [
-        _PendingLeaf(u.key_hash, _Leaf(u.key, u.value), leaf_hash(u.key_hash, hash_value(u.value)))
-        for u in batch
-        if u.value is not None
-    ]
+_key_hash = itemgetter(0)
 
 
-def _split_index(items: list[Any], depth: int) -> int:
-    """Index of the first item (sorted by key hash) whose bit `depth` is 1."""
-    for i, item in enumerate(items):
-        if bit_at(item.key_hash, depth):
-            return i
-    return len(items)
+def _hash_of(child: Child | None) -> bytes:
+    return EMPTY_HASH if child is None else child[0]
 
 
-def _child_path(path: bytes, depth: int, bit: int) -> bytes:
-    """The packed path of depth + 1 bits: `path` (depth bits), then `bit`."""
-    packed = bytearray(path)
-    if depth % 8 == 0:
-        packed.append(0)
-    if bit:
-        packed[depth >> 3] |= 0x80 >> (depth & 7)
-    return bytes(packed)
+def _children(path: bytes, depth: int) -> tuple[bytes, bytes]:
+    """The packed paths (depth + 1 bits) of the left and right child of (depth, path).
+
+    The right one is also the least key hash that goes right: the batch is
+    split there by bisection."""
+    shift = depth & 7
+    if shift == 0:
+        return path + b"\x00", path + b"\x80"
+    return path, path[:-1] + bytes((path[-1] | (0x80 >> shift),))
 
 
 def _sorted_updates(updates: Mapping[bytes, bytes | None]) -> list[_Update]:
@@ -464,9 +483,9 @@ def _sorted_updates(updates: Mapping[bytes, bytes | None]) -> list[_Update]:
         _check_key(key)
         if value is not None:
             _check_value(value)
-        batch.append(_Update(hash_key(key), key, value))
-    batch.sort(key=lambda u: u.key_hash)
-    if any(a.key_hash == b.key_hash for a, b in zip(batch, batch[1:])):
+        batch.append((hash_key(key), key, value))
+    batch.sort(key=_key_hash)
+    if any(a[0] == b[0] for a, b in zip(batch, batch[1:])):
         raise LedgerError(Code.SCHEMA_MISMATCH, "two keys with the same SHA-256")
     return batch
 

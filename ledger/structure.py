@@ -155,12 +155,18 @@ class StrMap(Field):
     def check(self, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise _mismatch(path, "map", value)
-        codec.encode(value)  # raises CODEC_* for anything the codec refuses
-        if codec.depth_of(value) > self.max_depth:
+        # One walk checks what the codec refuses and the depth allowed here
+        # (by starting it as deep as the map sits), and key-sorts every map,
+        # so encoding the structure later finds nothing to reorder.
+        try:
+            canonical = codec.canonical(value, codec.MAX_DEPTH - self.max_depth)
+        except LedgerError as error:
+            if error.code is not Code.CODEC_TOO_DEEP:
+                raise
             raise LedgerError(
                 Code.CODEC_TOO_DEEP, f"{path}: nested deeper than {self.max_depth} here"
-            )
-        return dict(value)
+            ) from None
+        return dict(canonical)
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,12 @@ class Structure:
 
     Subclasses are frozen dataclasses that set `VERSION` and `LAYOUT`, a tuple
     of `(field name, Field)` in wire order matching the dataclass fields.
+    Rules that tie fields together go in `_check_invariants`, which runs both
+    when Python code constructs a value and when one is decoded.
+
+    A subclass may declare the cache field `_encoding` (init=False, default
+    None, compare=False): `encode` then computes its bytes once, and decoding
+    fills it with the very bytes decoded.
     """
 
     __slots__ = ()
@@ -199,15 +211,33 @@ class Structure:
         for name, kind in self.LAYOUT:
             checked = kind.check(getattr(self, name), f"{name_of_type}.{name}")
             object.__setattr__(self, name, checked)
+        self._check_invariants()
+
+    def _check_invariants(self) -> None:
+        """Rules across fields (raise SCHEMA_MISMATCH); none by default."""
 
     def to_value(self) -> list[Any]:
         return [self.VERSION] + [kind.dump(getattr(self, name)) for name, kind in self.LAYOUT]
 
     def encode(self) -> bytes:
+        plan = _plan_of(type(self))
+        if plan.caches_encoding:
+            cached: bytes | None = getattr(self, "_encoding")
+            if cached is None:
+                cached = codec.encode(self.to_value(), max_size=self.MAX_SIZE)
+                object.__setattr__(self, "_encoding", cached)
+            return cached
         return codec.encode(self.to_value(), max_size=self.MAX_SIZE)
+
+    def _remember_encoding(self, data: bytes) -> None:
+        """Sets the encoding cache (if the class has one) to `data`, which
+        the caller guarantees is this value's canonical encoding."""
+        if _plan_of(type(self)).caches_encoding:
+            object.__setattr__(self, "_encoding", data)
 
     @classmethod
     def from_value(cls: type[S], value: Any, path: str = "") -> S:
+        plan = _plan_of(cls)
         where = path or cls.__name__
         if type(value) is not list or not value:
             raise _mismatch(where, f"{cls.__name__} array", value)
@@ -218,15 +248,27 @@ class Structure:
             )
         if len(value) != len(cls.LAYOUT) + 1:
             raise _mismatch(where, f"{len(cls.LAYOUT) + 1} elements", f"{len(value)} elements")
-        loaded = {
-            name: kind.load(item, f"{where}.{name}")
-            for (name, kind), item in zip(cls.LAYOUT, value[1:])
-        }
-        return cls(**loaded)
+        paths = plan.paths if not path else tuple(f"{path}.{name}" for name in plan.names)
+        loaded = [kind.load(item, field_path)
+                  for kind, item, field_path in zip(plan.kinds, value[1:], paths)]
+        if not plan.direct:
+            return cls(**dict(zip(plan.names, loaded)))
+        # Every field was just checked by `load`, at least as strictly as the
+        # constructor's `check` would: build the value without checking twice.
+        built = object.__new__(cls)
+        for name, item in zip(plan.names, loaded):
+            object.__setattr__(built, name, item)
+        for name, default in plan.defaults:
+            object.__setattr__(built, name, default)
+        built._check_invariants()
+        return built
 
     @classmethod
     def decode(cls: type[S], data: bytes) -> S:
-        return cls.from_value(codec.decode(data, max_size=cls.MAX_SIZE))
+        value = codec.decode(data, max_size=cls.MAX_SIZE)
+        decoded = cls.from_value(value)
+        decoded._remember_encoding(bytes(data))
+        return decoded
 
     @classmethod
     def check_layout(cls) -> None:
@@ -235,3 +277,34 @@ class Structure:
         names = tuple(f.name for f in fields(cls) if f.init)  # type: ignore[arg-type]
         if names != tuple(name for name, _ in cls.LAYOUT):
             raise TypeError(f"{cls.__name__}: LAYOUT {cls.LAYOUT} != fields {names}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What `from_value` and `encode` need of a class, worked out once."""
+
+    names: tuple[str, ...]
+    kinds: tuple[Field, ...]
+    paths: tuple[str, ...]  # "Class.field", for messages at the top level
+    defaults: tuple[tuple[str, Any], ...]  # the cache fields (init=False) and their defaults
+    direct: bool  # no __post_init__ of its own: decoding may skip the constructor
+    caches_encoding: bool
+
+
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan_of(cls: type) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        layout = cls.LAYOUT  # type: ignore[attr-defined]
+        names = tuple(name for name, _ in layout)
+        cache_fields = tuple(f for f in fields(cls) if not f.init)
+        plan = _PLANS[cls] = _Plan(
+            names, tuple(kind for _, kind in layout),
+            tuple(f"{cls.__name__}.{name}" for name in names),
+            tuple((f.name, f.default) for f in cache_fields),
+            getattr(cls, "__post_init__") is Structure.__post_init__
+            and tuple(f.name for f in fields(cls) if f.init) == names,
+            any(f.name == "_encoding" for f in cache_fields))
+    return plan

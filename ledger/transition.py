@@ -29,12 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
-from ledger.accounts import consume_nonce, member_of_signer, next_nonce
+from ledger import codec
+from ledger.accounts import member_of_signer, next_nonce, nonce_key
 from ledger.certificates import validate_commit
 from ledger.contract_api import CallContext, Registry, contract_prefix
-from ledger.contract_upgrades import active_code, require_active_code
+from ledger.contract_upgrades import INDEX_KEY as UPGRADE_INDEX_KEY
+from ledger.contract_upgrades import ActiveCode, UpgradeIndex, require_active_code
 from ledger.contract_upgrades import begin_block as begin_upgrades
 from ledger.errors import Code, LedgerError
 from ledger.state import Namespace, Overlay, StateReader
@@ -93,6 +96,10 @@ class BlockExecution:
     receipts: tuple[Receipt, ...]
     changes: dict[bytes, bytes | None]
     state_update: StateUpdate
+
+    def receipt_encodings(self) -> tuple[bytes, ...]:
+        """The receipts' canonical bytes (each encoded once, then cached)."""
+        return tuple(receipt.encode() for receipt in self.receipts)
 
 
 def apply_block(state: StateBackend, tip: ChainTip, block: Block, registry: Registry, *,
@@ -186,11 +193,11 @@ def apply_tx(state: Overlay, signed: SignedTransaction, context: TxContext, regi
     if tx.expiry_height is not None and context.height > tx.expiry_height:
         raise LedgerError(Code.TX_EXPIRED, f"expired at height {tx.expiry_height}")
     # Verify this node carries the code of the contract version state says runs
-    upgraded = active_code(state, tx.contract)
+    upgraded = _active_code(state, tx.contract)
     if upgraded is not None:
         require_active_code(registry, upgraded)
     # From here on the transaction is in the chain and uses its nonce.
-    consume_nonce(state, tx.sender)
+    state.put(nonce_key(tx.sender), codec.encode(expected + 1))
     tx_id = signed.tx_id
     scratch = state.child()
     call = CallContext(context.chain_id, context.height, context.time_ms, tx_id, member,
@@ -225,6 +232,19 @@ def _apply_included_tx(state: Overlay, signed: SignedTransaction, index: int, co
             raise  # this node's shortcoming, not the block's
         raise _invalid_block(f"transaction #{index} ({signed.tx_id.hex()[:16]}…): "
                              f"{error.code.value}: {error.message}") from None
+
+
+def _active_code(state: Overlay, contract: str) -> ActiveCode | None:
+    """`contract_upgrades.active_code`, without decoding the index for every
+    transaction (it is absent until the first upgrade, and rarely changes)."""
+    data = state.get(UPGRADE_INDEX_KEY)
+    return None if data is None else _upgrade_index(data).active_code(contract)
+
+
+@lru_cache(maxsize=16)
+def _upgrade_index(data: bytes) -> UpgradeIndex:
+    """Decoded by its bytes: exact, as one encoding is one frozen value."""
+    return UpgradeIndex.decode(data)
 
 
 def _clip(message: str) -> str:

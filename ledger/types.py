@@ -73,6 +73,8 @@ class Transaction(Structure):
     method: str
     args: dict[str, Any]
     expiry_height: int | None = None
+    #: the canonical bytes, computed on first use or kept from decoding (a cache)
+    _encoding: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
         ("chain_id", CHAIN_ID),
@@ -101,6 +103,8 @@ class SignedTransaction(Structure):
     signature: bytes
     #: the id, computed on first use (a cache: not a wire field, not compared)
     _tx_id: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    #: the canonical bytes, computed on first use or kept from decoding (a cache)
+    _encoding: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
         ("tx", Nested(Transaction)),
@@ -116,6 +120,19 @@ class SignedTransaction(Structure):
             cached = tagged_hash(Tag.TX_ID, self.encode())
             object.__setattr__(self, "_tx_id", cached)
         return cached
+
+    @classmethod
+    def decode(cls, data: bytes) -> SignedTransaction:
+        value = codec.decode(data, max_size=cls.MAX_SIZE)
+        signed = cls.from_value(value)
+        signed._remember_encodings(value, bytes(data))
+        return signed
+
+    def _remember_encodings(self, value: Any, data: bytes | None = None) -> None:
+        """Keeps the canonical bytes of this value and of its transaction,
+        `value` being what `codec.decode` returned for it."""
+        self._remember_encoding(codec.reencode_decoded(value) if data is None else data)
+        self.tx._remember_encoding(codec.reencode_decoded(value[1]))
 
     def has_valid_signature(self) -> bool:
         return verify_signature(self.tx.sender, self.tx.signing_bytes(), self.signature)
@@ -192,8 +209,10 @@ class Commit(Structure):
         ("signatures", ListOf(Nested(CommitSignature), MAX_VALIDATORS)),
     )
 
-    def __post_init__(self) -> None:
-        Structure.__post_init__(self)
+    #: the canonical bytes (a cache: not a wire field, not compared)
+    _encoding: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def _check_invariants(self) -> None:
         keys = [s.validator for s in self.signatures]
         if any(a >= b for a, b in zip(keys, keys[1:])):
             raise LedgerError(
@@ -223,6 +242,8 @@ class BlockHeader(Structure):
     state_root: bytes
     validator_set_hash: bytes
     last_commit_hash: bytes
+    #: the canonical bytes (a cache: not a wire field, not compared)
+    _encoding: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
         ("chain_id", CHAIN_ID),
@@ -264,6 +285,17 @@ class Block(Structure):
     def hash(self) -> bytes:
         return self.header.hash
 
+    @classmethod
+    def decode(cls, data: bytes) -> Block:
+        """Decodes the block, keeping the canonical bytes of its header and of
+        each transaction (for the txs root, the tx ids and the block hash)."""
+        value = codec.decode(data, max_size=cls.MAX_SIZE)
+        block = cls.from_value(value)
+        block.header._remember_encoding(codec.reencode_decoded(value[1]))
+        for tx, tx_value in zip(block.txs, value[2]):
+            tx._remember_encodings(tx_value)
+        return block
+
 
 @dataclass(frozen=True, slots=True)
 class Event(Structure):
@@ -291,6 +323,8 @@ class Receipt(Structure):
     code: str
     message: str
     events: tuple[Event, ...]
+    #: the canonical bytes (a cache: not a wire field, not compared)
+    _encoding: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
         ("tx_id", HASH),

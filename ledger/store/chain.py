@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 
 
 MAX_EVENTS_PAGE = 1000
+# Decoded state tree nodes kept between blocks: depths 1..16, fewer than
+# 2**17 nodes, about 550 bytes each (70 MiB once the state has a few
+# 100,000 keys). Deeper nodes are read from the store (see bench/store.py).
+TREE_CACHE_DEPTH = 16
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class ChainStore:
         self._kv = kv
         self.genesis = genesis
         self.keep_versions = keep_versions
-        self.tree = SparseMerkleTree(_TreeNodes(kv))
+        self.tree = SparseMerkleTree(_TreeNodes(kv), cache_depth=TREE_CACHE_DEPTH)
         self._tip_cache: ChainTip | None = None
         self._open()
 
@@ -134,6 +138,7 @@ class ChainStore:
         _put_state(batch, update, changes)
         batch.put(schema.HEAD, schema.u64(0))
         self._kv.write(batch, sync=True)
+        self.tree.committed(update)
 
     # -- reading ---------------------------------------------------------
 
@@ -270,6 +275,7 @@ class ChainStore:
         _put_state(batch, execution.state_update, execution.changes)
         batch.put(schema.HEAD, schema.u64(height))
         self._kv.write(batch, sync=True)
+        self.tree.committed(execution.state_update)
         if self.keep_versions is not None and height - self.keep_versions + 1 > self.pruned_below:
             self.prune(height - self.keep_versions + 1)
 
@@ -282,17 +288,18 @@ class ChainStore:
         if not 0 <= keep_from <= self.height:
             raise LedgerError(Code.BLOCK_NOT_FOUND, f"height {keep_from} is not in 0..{self.height}")
         batch = WriteBatch()
-        removed = 0
+        doomed = []
         for key, _ in self._kv.iterate(schema.STALE_NODE):
             stale_since, node = schema.node_key_of_stale(key)
             if stale_since > keep_from:
                 break
             batch.delete(node)
             batch.delete(key)
-            removed += 1
+            doomed.append(node)
         batch.put(schema.PRUNED_BELOW, schema.u64(max(keep_from, self.pruned_below)))
         self._kv.write(batch, sync=True)
-        return removed
+        self.tree.forget(schema.read_state_node(node) for node in doomed)
+        return len(doomed)
 
     def _required(self, key: bytes, what: str) -> bytes:
         data = self._kv.get(key)
@@ -311,10 +318,9 @@ class _LatestState:
 
 
 def _put_state(batch: WriteBatch, update: TreeUpdate, changes: Mapping[bytes, bytes | None]) -> None:
-    for node_key, node in update.new_nodes:
-        batch.put(schema.state_node(node_key), node)
-    for stale in update.stale:
-        batch.put(schema.stale_node(stale.stale_since_version, stale.node_key), b"")
+    nodes = update.new_nodes
+    batch.put_all(zip(schema.state_node_keys(key for key, _ in nodes), (n for _, n in nodes)))
+    batch.put_all((key, b"") for key in schema.stale_node_keys(update.stale))
     for key, value in changes.items():
         if value is None:
             batch.delete(schema.latest_state(key))

@@ -38,7 +38,7 @@ This module is pure: no I/O, no backend import.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
@@ -105,6 +105,15 @@ class WriteBatch:
 
     def put(self, key: bytes, value: bytes) -> None:
         self._ops.append((validate_bytes(key, "key"), validate_bytes(value, "value")))
+
+    def put_all(self, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """`put` of each (key, value), in order: one call for a block's thousands."""
+        append = self._ops.append
+        for key, value in items:
+            if type(key) is not bytes or type(value) is not bytes:  # the rare case: subclasses
+                validate_bytes(key, "key")
+                validate_bytes(value, "value")
+            append((key, value))
 
     def delete(self, key: bytes) -> None:
         self._ops.append((validate_bytes(key, "key"), None))

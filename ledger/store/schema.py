@@ -31,6 +31,8 @@ its earlier blocks (rebuild by replaying them into a fresh store).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 from ledger.smt import NodeKey
 
 FORMAT_VERSION = 1
@@ -105,11 +107,43 @@ def receipts_of(height: int) -> bytes:
 
 
 def state_node(node_key: NodeKey) -> bytes:
-    return STATE_NODE + u64(node_key.version) + node_key.depth.to_bytes(2, "big") + node_key.path
+    version, depth, path = node_key
+    return b"".join((STATE_NODE, version.to_bytes(8, "big"), depth.to_bytes(2, "big"), path))
+
+
+def read_state_node(key: bytes) -> NodeKey:
+    """The NodeKey of a STATE_NODE key."""
+    return NodeKey(read_u64(key[1:9]), int.from_bytes(key[9:11], "big"), key[11:])
 
 
 def stale_node(stale_since_version: int, node_key: NodeKey) -> bytes:
-    return STALE_NODE + u64(stale_since_version) + state_node(node_key)[1:]
+    version, depth, path = node_key
+    return b"".join((STALE_NODE, stale_since_version.to_bytes(8, "big"),
+                     version.to_bytes(8, "big"), depth.to_bytes(2, "big"), path))
+
+
+# A block writes thousands of tree nodes and stale records: the two functions
+# below give the same keys as `state_node` and `stale_node`, a few times
+# faster, reusing the bytes of the versions they share.
+_DEPTH = [depth.to_bytes(2, "big") for depth in range(257)]
+
+
+def state_node_keys(node_keys: Iterable[NodeKey]) -> Iterator[bytes]:
+    """`state_node(key)` for each key, in order."""
+    version, prefix = -1, b""
+    for node_version, depth, path in node_keys:
+        if node_version != version:
+            version, prefix = node_version, STATE_NODE + node_version.to_bytes(8, "big")
+        yield prefix + _DEPTH[depth] + path
+
+
+def stale_node_keys(stale: Iterable[tuple[int, NodeKey]]) -> Iterator[bytes]:
+    """`stale_node(since, key)` for each (since, key), in order."""
+    since, prefix = -1, b""
+    for stale_since, (version, depth, path) in stale:
+        if stale_since != since:
+            since, prefix = stale_since, STALE_NODE + stale_since.to_bytes(8, "big")
+        yield b"".join((prefix, version.to_bytes(8, "big"), _DEPTH[depth], path))
 
 
 def node_key_of_stale(key: bytes) -> tuple[int, bytes]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import tempfile
 import threading
 import time
 import urllib.request
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+import cli.audit as cli_audit
 from cli.audit import audit
 from cli.exits import Exit
 from contracts.fingerprint import compute_fingerprint
@@ -168,6 +170,26 @@ def test_replay_over_http_verifies_every_block_and_matches_the_node(
     discounting = report["products"]["dynamic_discounting"]["EUR"]
     assert discounting["accepted"] >= 1 and discounting["accepted_amount"] >= EUR_AMOUNT
     assert report["products"]["invoices"]["EUR"]["settled_face"] >= EUR_AMOUNT
+
+
+def test_replay_rebuilds_state_in_a_scratch_directory_it_deletes(
+        localnet: Localnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch_parent = tmp_path / "tmp"
+    scratch_parent.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_parent))
+    seen: list[str] = []
+    real_replay = cli_audit.replay
+
+    def replay_and_look(*args: Any, **kwargs: Any) -> Any:
+        seen.extend(p.name for p in scratch_parent.iterdir())
+        return real_replay(*args, **kwargs)
+
+    monkeypatch.setattr(cli_audit, "replay", replay_and_look)
+    result = _invoke("replay", "--node", localnet.url, "--genesis", str(localnet.genesis),
+                     "--workers", "1", "--json")
+    assert result.exit_code == Exit.OK, result.output
+    assert len(seen) == 1 and seen[0].startswith("scf-audit-")  # a LevelDB, during the replay
+    assert list(scratch_parent.iterdir()) == []  # and nothing after it
 
 
 def test_an_exported_archive_replays_to_the_nodes_state_root(localnet: Localnet,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from contracts.invoices import MAX_DUPLICATE_WARNINGS, get_invoice
 from ledger.types import Event, Receipt
 from tests.contracts.support import (
@@ -118,3 +121,72 @@ def test_warnings_are_capped_and_deterministic() -> None:
     assert all(e.attributes["matches"] == MAX_DUPLICATE_WARNINGS + 1 for e in last)
     others = [e.attributes["other"] for e in last]
     assert others == sorted(others)
+
+
+# -- the bounded index against the plain definition ------------------------------------------
+
+SELLERS = {"SUPPLIER-01": "91440300SUP0001", "SUPPLIER-02": "91440300SUP0002"}
+DOCUMENTS = [hashlib.sha256(bytes([i])).digest() for i in range(3)]
+
+
+def expected_warnings(earlier: list[dict[str, Any]], new: dict[str, Any]) -> list[tuple[str, list[str], int]]:
+    """(other fingerprint hex, reasons, matches) per warning, from the definition:
+    every earlier invoice, compared field by field (what a full list would give)."""
+    reasons: dict[bytes, list[str]] = {}
+    for old in earlier:
+        if (old["seller"], old["buyer"], old["currency"], old["face_amount"]) == \
+                (new["seller"], new["buyer"], new["currency"], new["face_amount"]) \
+                and abs(old["day"] - new["day"]) <= 3:
+            reasons.setdefault(old["fp"], []).append("same_parties_and_amount")
+        if old["document_sha256"] == new["document_sha256"]:
+            reasons.setdefault(old["fp"], []).append("same_document")
+    shown = sorted(reasons)[:MAX_DUPLICATE_WARNINGS]
+    return [(fp.hex(), reasons[fp], len(reasons)) for fp in shown]
+
+
+registrations = st.lists(st.tuples(st.sampled_from(sorted(SELLERS)),
+                                   st.sampled_from(["CORE-01", "CORE-02"]),
+                                   st.sampled_from([1, 2]), st.integers(0, 6),
+                                   st.integers(0, len(DOCUMENTS) - 1)),
+                         min_size=1, max_size=45)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(registrations)
+def test_warnings_match_the_definition_however_full_the_buckets(
+        drawn: list[tuple[str, str, int, int, int]]) -> None:
+    """Buckets keep a count and the 16 smallest fingerprints; the warnings are
+    still exactly those a comparison with every earlier invoice gives,
+    through the switch to per-bucket counts at a document's 17th invoice."""
+    check_against_definition(drawn)
+
+
+def test_a_document_past_its_17th_invoice_counts_per_bucket() -> None:
+    check_against_definition([("SUPPLIER-01", "CORE-01", 1 + i % 3 // 2, i % 7, i % 2)
+                              for i in range(44)])
+
+
+def check_against_definition(drawn: list[tuple[str, str, int, int, int]]) -> None:
+    chain = ContractChain()
+    calls, registered = [], []
+    for index, (seller, buyer, amount, day, document) in enumerate(drawn):
+        args = invoice_args(f"N-{index}", amount=amount, buyer=buyer,
+                            issue_date=f"2026-11-{14 + day}", seller_tax_id=SELLERS[seller],
+                            document=DOCUMENTS[document])
+        calls.append(Call(seller, "register", args))
+        registered.append({**args, "seller": seller, "day": day, "fp": fingerprint_of(args)})
+    receipts = chain.run(calls)
+    for index, receipt in enumerate(receipts):
+        assert receipt.code == "OK", receipt.message
+        got = [(e.attributes["other"], e.attributes["reasons"], e.attributes["matches"])
+               for e in warnings(receipt)]
+        assert got == expected_warnings(registered[:index], registered[index])
+
+
+def test_a_full_bucket_costs_the_same_to_read_and_write() -> None:
+    chain = ContractChain()
+    calls = [Call("SUPPLIER-01", "register", invoice_args(f"SAME-{i}")) for i in range(40)]
+    chain.run(calls)
+    buckets = [value for key, value in chain.last_changes.items()
+               if b"/nearset/" in key and value is not None]
+    assert len(buckets) == 1 and len(buckets[0]) < 700  # 16 fingerprints, not 40

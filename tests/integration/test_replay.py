@@ -8,8 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.errors import LedgerError
 from ledger.replay import RawEntry, replay, replay_chain
-from ledger.store import MemoryStore
+from ledger.smt import MemoryNodeStore, NodeKey, SparseMerkleTree
+from ledger.store import MemoryStore, schema
 from ledger.store.chain import ChainStore
 from tests.support.chain import REGISTRY, commit_block, example_genesis, note_tx
 
@@ -85,3 +87,63 @@ def test_mismatch_names_height_and_field(part: int, field: str) -> None:
     assert report.mismatch is not None and report.mismatch.height in (4, 5)
     assert report.mismatch.field in (field, "signature", "previous_hash", "last_commit_hash",
                                      "receipts_root", "state_root")
+
+
+def test_the_scratch_store_holds_one_state_whatever_the_height() -> None:
+    """Only the tip's tree nodes and latest values: no blocks, receipts or old versions."""
+    scratch = MemoryStore()
+    report = replay(GENESIS, ENTRIES, REGISTRY, store=scratch)
+    assert report.ok and report.final_state_root == CHAIN.block(6).header.state_root
+    prefixes = {key[:1] for key, _ in scratch.iterate(b"")}
+    assert prefixes == {schema.STATE_NODE, schema.LATEST_STATE}
+    tree = SparseMerkleTree(_Nodes(scratch))
+    assert tree.root_at(6) == report.final_state_root
+    versions = {schema.read_u64(key[1:9]) for key, _ in scratch.iterate(schema.STATE_NODE)}
+    with pytest.raises(LedgerError):
+        tree.root_at(5)  # pruned as block 6 was applied
+    assert max(versions) == 6
+    # every node left is reachable from the tip: as many as a fresh tree of the same state has
+    latest = {key[1:]: value for key, value in scratch.iterate(schema.LATEST_STATE)}
+    fresh = SparseMerkleTree(MemoryNodeStore()).apply(None, 0, latest)
+    assert fresh.root == report.final_state_root
+    assert len(versions) >= 1 and sum(1 for _ in scratch.iterate(schema.STATE_NODE)) == \
+        len(fresh.new_nodes)
+
+
+def test_a_scratch_store_must_be_empty() -> None:
+    used = MemoryStore()
+    used.put(b"x", b"y")
+    with pytest.raises(ValueError):
+        replay(GENESIS, ENTRIES, REGISTRY, store=used)
+
+
+def test_replay_into_a_chain_store_keeps_every_verified_block() -> None:
+    copy = ChainStore(MemoryStore(), GENESIS)
+    report = replay(GENESIS, ENTRIES, REGISTRY, into=copy, window=4)
+    assert report == replay(GENESIS, ENTRIES, REGISTRY)
+    assert [copy.raw_entry(h) for h in range(1, 7)] == ENTRIES
+
+
+def test_windows_close_at_a_byte_budget_and_any_lookahead_gives_the_same_report() -> None:
+    seen: list[tuple[int, int]] = []
+    small = replay(GENESIS, ENTRIES, REGISTRY, window_bytes=1, ahead=0,
+                   progress=lambda h, n: seen.append((h, n)))
+    assert [h for h, _ in seen] == [1, 2, 3, 4, 5, 6]  # one block per window
+    assert small == replay(GENESIS, ENTRIES, REGISTRY, ahead=5)
+
+
+def test_signature_checks_can_be_left_out_but_certificates_cannot() -> None:
+    tampered = list(ENTRIES)
+    block, commit, receipts = ENTRIES[2]
+    tampered[2] = (block, _flip(ENTRIES[2], 1, len(commit) - 1, 1)[1], receipts)
+    report = replay(GENESIS, tampered, REGISTRY, check_tx_signatures=False)
+    assert report.mismatch is not None and report.mismatch.height == 3
+    assert report.mismatch.field == "commit"
+
+
+class _Nodes:
+    def __init__(self, kv: MemoryStore) -> None:
+        self._kv = kv
+
+    def get_node(self, key: NodeKey) -> bytes | None:
+        return self._kv.get(schema.state_node(key))
