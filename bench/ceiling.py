@@ -33,16 +33,18 @@ from ledger.types import SignedTransaction, Transaction  # noqa: E402
 CHAIN_ID = "scf-demo"
 
 
-def signed_registrations(count: int) -> list[bytes]:
+def signed_registrations(count: int, first_nonce: int = 0, chain_id: str = CHAIN_ID
+                         ) -> list[bytes]:
+    """`count` encoded `invoices.register` of SUPPLIER-01 (demo key), consecutive nonces."""
     key = demo_key("SUPPLIER-01")
     txs = []
-    for nonce in range(count):
+    for nonce in range(first_nonce, first_nonce + count):
         number = f"BENCH-{nonce:08d}"
         args = {"invoice_number": number, "buyer": "CORE-01", "seller_tax_id": "91440300SUP0001",
                 "buyer_tax_id": "91110000CORE001", "issue_date": "2026-11-20",
                 "due_date": "2027-02-18", "currency": "CNY", "face_amount": 1_000_000 + nonce,
                 "document_sha256": hashlib.sha256(number.encode()).digest()}
-        txs.append(Transaction(CHAIN_ID, key.public_key, nonce, "invoices", "register",
+        txs.append(Transaction(chain_id, key.public_key, nonce, "invoices", "register",
                                args).sign(key).encode())
     return txs
 

@@ -28,6 +28,8 @@ Prints `RESULT name=value unit` lines last.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 import hashlib
 import json
 import multiprocessing
@@ -190,9 +192,9 @@ def run_rate(directory: Path, nodes: list[localnet.LocalNode], rate: int, second
             "cpu_ms_per_tx": 1000 * cpu / len(finals) if finals else float("nan")}
 
 
-def run_factoring_mix(workflows: int, concurrency: int) -> None:
-    cores = len(os.sched_getaffinity(0))
-    ceiling = measure_ceiling(4)
+@contextmanager
+def running_cluster() -> Iterator[tuple[Path, list[localnet.LocalNode]]]:
+    """A fresh 4-validator localnet with the bench's limits, stopped on the way out."""
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         nodes = localnet.create(directory, validators=4, base_port=free_base_port(4))
@@ -202,13 +204,20 @@ def run_factoring_mix(workflows: int, concurrency: int) -> None:
                 localnet.start(node)
             if not localnet.wait_until(nodes, 1, timeout_s=60):
                 raise SystemExit("the localnet did not start")
-            pids = [p for p in (localnet.pid_of(node) for node in nodes) if p is not None]
-            cpu_before = cpu_seconds(pids)
-            result = factoring_mix.run(directory, nodes, workflows, concurrency)
-            cpu = cpu_seconds(pids) - cpu_before
+            yield directory, nodes
         finally:
             for node in nodes:
                 localnet.stop(node)
+
+
+def run_factoring_mix(workflows: int, concurrency: int) -> None:
+    cores = len(os.sched_getaffinity(0))
+    ceiling = measure_ceiling(4)
+    with running_cluster() as (directory, nodes):
+        pids = [p for p in (localnet.pid_of(node) for node in nodes) if p is not None]
+        cpu_before = cpu_seconds(pids)
+        result = factoring_mix.run(directory, nodes, workflows, concurrency)
+        cpu = cpu_seconds(pids) - cpu_before
     if result["aborted"]:
         print(f"stopped early: {result['aborted']}")
     operations = result["operations"]
@@ -252,33 +261,22 @@ def main() -> None:
     ceiling = measure_ceiling(4)
     print(f"ceiling (bench/ceiling.py, this run): {ceiling:,.0f} tx/s for 4 validators "
           f"on {cores} cores")
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        nodes = localnet.create(directory, validators=4, base_port=free_base_port(4))
-        configure(nodes)
-        try:
-            for node in nodes:
-                localnet.start(node)
-            if not localnet.wait_until(nodes, 1, timeout_s=60):
-                raise SystemExit("the localnet did not start")
-            mode = f"batches of {options.batch}" if options.batch else "one tx per POST"
-            print(f"4 validators + {CLIENT_PROCESSES} load clients on this machine; {mode}; "
-                  f"{options.seconds} s per rate")
-            print(f"{'offered':>8} {'committed':>10} {'tx/s':>8} {'p50 s':>7} {'p95 s':>7} "
-                  f"{'p99 s':>7} {'lost':>5} {'of ceiling':>10} {'node CPU ms/tx':>15} "
-                  f"{'CPU capacity tx/s':>18}")
-            rows = []
-            for rate in rates:
-                row = run_rate(directory, nodes, rate, options.seconds, options.batch,
-                               f"R{rate}")
-                rows.append(row)
-                print(f"{rate:>8} {row['committed']:>10} {row['tx_s']:>8.0f} {row['p50']:>7.2f} "
-                      f"{row['p95']:>7.2f} {row['p99']:>7.2f} {row['lost']:>5} "
-                      f"{row['tx_s'] / ceiling:>10.1%} {row['cpu_ms_per_tx']:>15.2f} "
-                      f"{1000 * cores / row['cpu_ms_per_tx']:>18,.0f}")
-        finally:
-            for node in nodes:
-                localnet.stop(node)
+    with running_cluster() as (directory, nodes):
+        mode = f"batches of {options.batch}" if options.batch else "one tx per POST"
+        print(f"4 validators + {CLIENT_PROCESSES} load clients on this machine; {mode}; "
+              f"{options.seconds} s per rate")
+        print(f"{'offered':>8} {'committed':>10} {'tx/s':>8} {'p50 s':>7} {'p95 s':>7} "
+              f"{'p99 s':>7} {'lost':>5} {'of ceiling':>10} {'node CPU ms/tx':>15} "
+              f"{'CPU capacity tx/s':>18}")
+        rows = []
+        for rate in rates:
+            row = run_rate(directory, nodes, rate, options.seconds, options.batch,
+                           f"R{rate}")
+            rows.append(row)
+            print(f"{rate:>8} {row['committed']:>10} {row['tx_s']:>8.0f} {row['p50']:>7.2f} "
+                  f"{row['p95']:>7.2f} {row['p99']:>7.2f} {row['lost']:>5} "
+                  f"{row['tx_s'] / ceiling:>10.1%} {row['cpu_ms_per_tx']:>15.2f} "
+                  f"{1000 * cores / row['cpu_ms_per_tx']:>18,.0f}")
     good = [r for r in rows if r["tx_s"] >= 0.9 * r["offered"] and r["p99"] < 3.0]
     knee = max((r["offered"] for r in good), default=0)
     best = max(rows, key=lambda r: r["tx_s"])

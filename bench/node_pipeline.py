@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import os
 import pstats
 import sys
@@ -36,33 +35,21 @@ from pathlib import Path
 from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from contracts.registry import default_registry  # noqa: E402
 from ledger.store import LevelDBStore  # noqa: E402
 from ledger.store.chain import ChainStore  # noqa: E402
-from ledger.types import Block, Transaction  # noqa: E402
+from ledger.types import Block  # noqa: E402
 from node.runtime.admission import admit, decode_signed_tx  # noqa: E402
 from node.runtime.application import LedgerApplication  # noqa: E402
 from node.runtime.gc_tuning import tune_garbage_collector  # noqa: E402
 from node.runtime.mempool import Mempool, MempoolLimits  # noqa: E402
-from tests.support.chain import VALIDATOR_KEYS, certify, example_genesis, member_key  # noqa: E402
+from ceiling import signed_registrations  # noqa: E402
+from tests.support.chain import VALIDATOR_KEYS, certify, example_genesis  # noqa: E402
 
 STAGES = ("admit", "build", "encode", "decode", "execute", "commit")
 T = TypeVar("T")
-
-
-def registrations(chain_id: str, first_nonce: int, count: int) -> list[bytes]:
-    key = member_key("SUPPLIER-01")
-    encoded = []
-    for nonce in range(first_nonce, first_nonce + count):
-        number = f"PIPE-{nonce:08d}"
-        args = {"invoice_number": number, "buyer": "CORE-01", "seller_tax_id": "TAX-SUPPLIER-01",
-                "buyer_tax_id": "91110000CORE001", "issue_date": "2026-11-20",
-                "due_date": "2027-02-18", "currency": "CNY", "face_amount": 1_000_000 + nonce,
-                "document_sha256": hashlib.sha256(number.encode()).digest()}
-        encoded.append(Transaction(chain_id, key.public_key, nonce, "invoices", "register",
-                                   args).sign(key).encode())
-    return encoded
 
 
 class Validator:
@@ -98,7 +85,7 @@ def run(blocks: int, block_txs: int, directory: Path) -> dict[str, float]:
     chain_id = proposer.chain.genesis.chain_id
     totals = dict.fromkeys(STAGES, 0.0)
     for height in range(1, blocks + 1):
-        raw = registrations(chain_id, (height - 1) * block_txs, block_txs)
+        raw = signed_registrations(block_txs, (height - 1) * block_txs, chain_id)
         proposer.admit_all(raw)  # the proposer's admission is not timed: same as below
         timed(totals, "admit", lambda: validator.admit_all(raw))
         now_ms = proposer.chain.tip().time_ms + 1000

@@ -27,16 +27,14 @@ from pathlib import Path
 
 import pytest
 
-from ledger.validators import Validator, ValidatorSet
 from node import localnet
 from node.client import NodeClient
-from node.consensus.proposer import compute_proposer
 from node.localnet import LocalNode
 from tests.faults.checker import Report, check, drain
 from tests.faults.conftest import long_runs_enabled
 from tests.faults.load import (SENDER, ChainFollower, History, LoadClient, configure_for_load,
                                presign)
-from tests.support.localnet import free_base_port, logs
+from tests.support.localnet import current_proposer, free_base_port, logs
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -125,18 +123,8 @@ class Nemesis(threading.Thread):
         return anyone
 
     def _proposer(self) -> LocalNode | None:
-        """The proposer of the height and round a live node is deciding now."""
-        for node in self.nodes:
-            status = localnet.status(node, timeout_s=0.5)
-            if status is None:
-                continue
-            validators = ValidatorSet.of([Validator(bytes.fromhex(v["public_key"]), v["power"])
-                                          for v in status["validators"]])
-            members = {v["public_key"]: v["member_id"] for v in status["validators"]}
-            key = compute_proposer(validators, status["consensus"]["height"],
-                                   status["consensus"]["round"])
-            return next((n for n in self.nodes if n.member_id == members.get(key.hex())), None)
-        return None
+        member = current_proposer(self.nodes, timeout_s=0.5)
+        return next((n for n in self.nodes if n.member_id == member), None)
 
 
 @pytest.fixture

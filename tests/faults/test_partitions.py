@@ -37,18 +37,16 @@ from pathlib import Path
 
 import pytest
 
-from ledger.validators import Validator, ValidatorSet
 from node import localnet
 from node.client import NodeClient
 from node.config import load_config
-from node.consensus.proposer import compute_proposer
 from node.localnet import LocalNode
 from tests.faults.checker import Report, check, drain
 from tests.faults.conftest import long_runs_enabled
 from tests.faults.load import (SENDER, ChainFollower, History, LoadClient, configure_for_load,
                                presign)
 from tests.faults.netns import Impairment, Network, network, unavailable_reason
-from tests.support.localnet import logs
+from tests.support.localnet import current_proposer, logs
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -187,18 +185,8 @@ def highest(nodes: list[NetnsNode]) -> int:
 
 def proposer_index(nodes: list[NetnsNode]) -> int | None:
     """The index of the proposer of the height and round a live node is deciding now."""
-    for node in nodes:
-        status = localnet.status(node, timeout_s=1.0)
-        if status is None:
-            continue
-        validators = ValidatorSet.of([Validator(bytes.fromhex(v["public_key"]), v["power"])
-                                      for v in status["validators"]])
-        members = {v["public_key"]: v["member_id"] for v in status["validators"]}
-        key = compute_proposer(validators, status["consensus"]["height"],
-                               status["consensus"]["round"])
-        return next((i for i, n in enumerate(nodes) if n.member_id == members.get(key.hex())),
-                    None)
-    return None
+    member = current_proposer(nodes)
+    return next((i for i, n in enumerate(nodes) if n.member_id == member), None)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:

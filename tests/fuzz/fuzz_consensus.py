@@ -41,7 +41,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802
         require(encode_message(message) == data, "decode_message accepted non-canonical bytes")
     layer = peer_layer()
     layer.handler.on_message(PEER, FrameKind.CONSENSUS, data)
-    disconnected = [code for _, code, _ in layer.network.disconnected]
+    disconnected = [code for _, code, _ in layer.network.dropped]
     if message is None:
         require(disconnected == [Code.PEER_PROTOCOL_ERROR],
                 f"an undecodable message gave {disconnected}")

@@ -51,7 +51,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802
             f"the harness's request is {asked}")
     layer.network.sent.clear()
     layer.handler.on_message(PEER, kind, body)
-    disconnected = [code for _, code, _ in layer.network.disconnected]
+    disconnected = [code for _, code, _ in layer.network.dropped]
     require(set(disconnected) <= {Code.PEER_PROTOCOL_ERROR}, f"disconnected with {disconnected}")
     expect_disconnect = {FrameKind.STATUS: _status, FrameKind.GET_BLOCKS: _get_blocks,
                          FrameKind.BLOCKS: _blocks}[kind](layer, body, asked)

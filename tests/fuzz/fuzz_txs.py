@@ -36,13 +36,13 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802
         return
     layer = peer_layer()
     layer.handler.on_message(PEER, kind, body)
-    disconnected = [code for _, code, _ in layer.network.disconnected]
+    disconnected = [code for _, code, _ in layer.network.dropped]
     mempool = layer.app.mempool
     if not _is_batch(body):
         require(disconnected == [Code.PEER_PROTOCOL_ERROR], f"a malformed batch gave {disconnected}")
         require(len(mempool) == 0, "a malformed batch admitted transactions")
         return
-    require(not disconnected, f"a well-formed batch disconnected the peer: {layer.network.disconnected}")
+    require(not disconnected, f"a well-formed batch disconnected the peer: {layer.network.dropped}")
     require(layer.handler.txs_received == len(body), "not every item was counted")
     admitted = {tagged_hash(Tag.TX_ID, raw): raw for raw in body
                 if tagged_hash(Tag.TX_ID, raw) in mempool}

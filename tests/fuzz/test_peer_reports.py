@@ -24,7 +24,7 @@ def test_a_peer_is_disconnected_each_time_its_height_goes_down(reports: list[int
     for height in reports:
         layer.handler.on_message(PEER, FrameKind.STATUS, {"height": height})
     backwards = sum(1 for i in range(1, len(reports)) if reports[i] < max(reports[:i]))
-    assert [code for _, code, _ in layer.network.disconnected] == \
+    assert [code for _, code, _ in layer.network.dropped] == \
         [Code.PEER_PROTOCOL_ERROR] * backwards
     assert layer.sync.peer_heights[PEER] == max(reports)
 
@@ -36,7 +36,7 @@ def test_a_block_request_out_of_range_disconnects_the_peer(first: int, count: in
     layer = peer_layer()
     layer.handler.on_message(PEER, FrameKind.GET_BLOCKS, {"from": first, "count": count})
     in_range = first >= 1 and 1 <= count <= BATCH_BLOCKS
-    assert bool(layer.network.disconnected) is not in_range
+    assert bool(layer.network.dropped) is not in_range
     if in_range:
         ((_, kind, entries),) = layer.network.sent
         expected = max(0, min(LOCAL_HEIGHT, first + count - 1) - first + 1)

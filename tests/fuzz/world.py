@@ -11,19 +11,17 @@ chain serves every input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from ledger.errors import Code
 from ledger.store.chain import ChainStore
 from ledger.store.memory import MemoryStore
 from ledger.types import SignedTransaction
 from node.runtime.application import LedgerApplication
-from node.runtime.driver import SyncedBlocks
 from node.runtime.mempool import Mempool
 from node.runtime.peer_messages import PeerMessages
 from node.runtime.sync import BlockSync
 from tests.support.chain import REGISTRY, commit_block, example_genesis, note_tx
+from tests.support.peer_doubles import RecordingDriver, RecordingNetwork
 
 LOCAL_HEIGHT = 3
 AHEAD_HEIGHT = 6
@@ -46,31 +44,6 @@ AHEAD = _grow(ChainStore(MemoryStore(), example_genesis()), AHEAD_HEIGHT)
 CHAIN_ID = LOCAL.genesis.chain_id
 if LOCAL.raw_entry(LOCAL_HEIGHT) != AHEAD.raw_entry(LOCAL_HEIGHT):
     raise RuntimeError("AHEAD must continue LOCAL: the test chain is not deterministic")
-
-
-@dataclass
-class RecordingNetwork:
-    sent: list[tuple[bytes, int, Any]] = field(default_factory=list)
-    disconnected: list[tuple[bytes, Code, str]] = field(default_factory=list)
-
-    def send(self, peer: bytes, kind: int, body: Any) -> bool:
-        self.sent.append((peer, kind, body))
-        return True
-
-    def disconnect(self, peer: bytes, code: Code, reason: str) -> None:
-        self.disconnected.append((peer, code, reason))
-
-
-@dataclass
-class RecordingDriver:
-    messages: list[Any] = field(default_factory=list)
-    synced: list[SyncedBlocks] = field(default_factory=list)
-
-    def deliver(self, message: Any) -> None:
-        self.messages.append(message)
-
-    def deliver_synced(self, synced: SyncedBlocks) -> None:
-        self.synced.append(synced)
 
 
 @dataclass

@@ -6,7 +6,7 @@ driver are recording stand-ins (this is the layer between them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,38 +17,13 @@ from ledger.store.memory import MemoryStore
 from ledger.types import Transaction
 from node.peers.protocol import FrameKind
 from node.runtime.application import LedgerApplication
-from node.runtime.driver import SyncedBlocks
 from node.runtime.mempool import Mempool
 from node.runtime.peer_messages import PeerMessages
 from node.runtime.sync import BlockSync
 from tests.support.chain import REGISTRY, commit_block, example_genesis, member_key
+from tests.support.peer_doubles import RecordingDriver, RecordingNetwork
 
 PEER = b"\x01" * 32
-
-
-@dataclass
-class RecordingNetwork:
-    sent: list[tuple[bytes, int, Any]] = field(default_factory=list)
-    dropped: list[tuple[bytes, Code, str]] = field(default_factory=list)
-
-    def send(self, peer: bytes, kind: int, body: Any) -> bool:
-        self.sent.append((peer, kind, body))
-        return True
-
-    def disconnect(self, peer: bytes, code: Code, reason: str) -> None:
-        self.dropped.append((peer, code, reason))
-
-
-@dataclass
-class RecordingDriver:
-    messages: list[Any] = field(default_factory=list)
-    synced: list[SyncedBlocks] = field(default_factory=list)
-
-    def deliver(self, message: Any) -> None:
-        self.messages.append(message)
-
-    def deliver_synced(self, synced: SyncedBlocks) -> None:
-        self.synced.append(synced)
 
 
 @dataclass

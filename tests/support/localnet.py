@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ledger.validators import Validator, ValidatorSet
 from node import localnet
+from node.consensus.proposer import compute_proposer
 from node.localnet import LocalNode
 
 PORT_SEARCH = range(20_000, 60_000, 97)
@@ -59,3 +61,19 @@ def logs(nodes: list[LocalNode], lines: int = 30) -> str:
         text = node.log_file.read_text(errors="replace") if node.log_file.exists() else ""
         parts.append(f"--- {node.member_id} ---\n" + "\n".join(text.splitlines()[-lines:]))
     return "\n".join(parts)
+
+
+def current_proposer(nodes: Sequence[LocalNode], timeout_s: float = 1.0) -> str | None:
+    """The member id of the proposer of the height and round the first live
+    node (of `nodes`) is deciding now; None if none answers."""
+    for node in nodes:
+        status = localnet.status(node, timeout_s=timeout_s)
+        if status is None:
+            continue
+        validators = ValidatorSet.of([Validator(bytes.fromhex(v["public_key"]), v["power"])
+                                      for v in status["validators"]])
+        members = {v["public_key"]: v["member_id"] for v in status["validators"]}
+        key = compute_proposer(validators, status["consensus"]["height"],
+                               status["consensus"]["round"])
+        return members.get(key.hex())
+    return None
