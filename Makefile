@@ -26,10 +26,14 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m cli.demo
 
+# The in-process benchmarks (a few minutes). The cluster, replay and verify
+# benchmarks start processes and run longer: docs/performance.md.
 bench: $(STAMP)
 	$(BIN)/python bench/ceiling.py
 	$(BIN)/python bench/codec_crypto.py
+	$(BIN)/python bench/node_pipeline.py
 	$(BIN)/python bench/ledger_core.py
+	$(BIN)/python bench/store.py --max-keys 100000
 
 # Fault tests on a real localnet: the long crash-under-load run (several minutes)
 # and the short one (which `make test` also runs). docs/reliability.md.

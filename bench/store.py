@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test support
 from genesis.examples.make_consortium import MEMBERS  # noqa: E402
 from ledger.contract_api import contract_prefix  # noqa: E402
 from ledger.store import LevelDBStore  # noqa: E402
+from node.runtime.gc_tuning import tune_garbage_collector  # noqa: E402
 from ledger.store.chain import ChainStore  # noqa: E402
 from ledger.transition import BlockExecution, apply_block  # noqa: E402
 from ledger.types import (  # noqa: E402
@@ -225,6 +226,7 @@ def main() -> None:
                         help="prune the tree to the last N versions (default: keep all, "
                              "as a node's default configuration does)")
     args = parser.parse_args()
+    tune_garbage_collector()  # as a node does after start-up
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
     sizes = sizes_up_to(args.max_keys)
