@@ -57,6 +57,8 @@ BLOOM_FILTER_BITS = 10
 
 # Files that only an existing LevelDB database contains.
 _DATABASE_FILE = re.compile(r"MANIFEST-\d+|\d+\.(ldb|sst|log)")
+#: Listings of the tables read before a listed table that is gone counts as damage.
+TABLE_CHECK_ATTEMPTS = 3
 # A table in LevelDB's "leveldb.sstables" property: " <number>:<size>[<key range>]".
 _TABLE_ENTRY = re.compile(r"^ (\d+):(\d+)\[", re.MULTILINE)
 _RECOVERY = (
@@ -131,18 +133,30 @@ def _validate_table_sizes(path: Path, db: Any) -> None:
 
     LevelDB finds a truncated table only when a read reaches it, which may be
     long after the start; one stat per table finds it when the store opens.
+    A compaction may run as soon as the database opens: it installs its new
+    table set before deleting the old files, so a listed table that is gone
+    is checked again against a fresh listing before it counts as damage.
     """
-    listing = (db.get_property(b"leveldb.sstables") or b"").decode("utf-8", "replace")
-    for number, size in _TABLE_ENTRY.findall(listing):
-        names = [f"{int(number):06d}.ldb", f"{int(number):06d}.sst"]  # .sst: older LevelDB
-        table = next((path / n for n in names if (path / n).exists()), path / names[0])
-        try:
-            actual = table.stat().st_size
-        except OSError as error:
-            raise _corrupted(path, f"table file {table} cannot be read: {error}") from error
-        if actual != int(size):
-            raise _corrupted(path, f"table file {table} is {actual} bytes, the MANIFEST "
-                             f"records {size}")
+    for attempt in range(TABLE_CHECK_ATTEMPTS):
+        listing = (db.get_property(b"leveldb.sstables") or b"").decode("utf-8", "replace")
+        missing = None
+        for number, size in _TABLE_ENTRY.findall(listing):
+            names = [f"{int(number):06d}.ldb", f"{int(number):06d}.sst"]  # .sst: older LevelDB
+            table = next((path / n for n in names if (path / n).exists()), path / names[0])
+            try:
+                actual = table.stat().st_size
+            except FileNotFoundError as error:
+                missing = (table, error)
+                break
+            except OSError as error:
+                raise _corrupted(path, f"table file {table} cannot be read: {error}") from error
+            if actual != int(size):
+                raise _corrupted(path, f"table file {table} is {actual} bytes, the MANIFEST "
+                                 f"records {size}")
+        if missing is None:
+            return
+    table, error = missing
+    raise _corrupted(path, f"table file {table} cannot be read: {error}") from error
 
 
 def _listdir(path: Path) -> list[Path]:

@@ -23,6 +23,7 @@ import pytest
 
 from ledger.errors import Code, LedgerError
 from ledger.store import KVStore, LevelDBStore, MemoryStore, WriteBatch, compute_prefix_end
+from ledger.store import leveldb as leveldb_module
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -666,3 +667,29 @@ def test_a_lost_log_tail_is_indistinguishable_from_a_crash(tmp_path: Path, damag
     LOST_LOG[damage](_one(path, "*.log"))
     with LevelDBStore(path) as store:
         assert everything(store) == [(key, _value(key)) for key in TABLE_KEYS]
+
+
+class _Listings:
+    """Answers LevelDB's table listing from a script, one listing per call."""
+
+    def __init__(self, *listings: bytes) -> None:
+        self._listings = list(listings)
+
+    def get_property(self, name: bytes) -> bytes:
+        assert name == b"leveldb.sstables"
+        return self._listings.pop(0) if len(self._listings) > 1 else self._listings[0]
+
+
+def test_a_table_compacted_away_while_checked_is_not_damage(tmp_path: Path) -> None:
+    # a compaction installed new tables and deleted 000005 between the listing and the stat
+    (tmp_path / "000007.ldb").write_bytes(b"x" * 10)
+    db = _Listings(b"--- level 0 ---\n 5:10['a' @ 1 : 1 .. 'b' @ 2 : 1]\n",
+                   b"--- level 1 ---\n 7:10['a' @ 1 : 1 .. 'b' @ 2 : 1]\n")
+    leveldb_module._validate_table_sizes(tmp_path, db)
+
+
+def test_a_table_listed_every_time_but_missing_is_damage(tmp_path: Path) -> None:
+    db = _Listings(b"--- level 0 ---\n 5:10['a' @ 1 : 1 .. 'b' @ 2 : 1]\n")
+    with pytest.raises(LedgerError) as caught:
+        leveldb_module._validate_table_sizes(tmp_path, db)
+    assert caught.value.code is Code.STORE_CORRUPTED and "000005.ldb" in caught.value.message
