@@ -412,31 +412,6 @@ class _Writer:
         return _PendingLeaf(hash_key(leaf_key), leaf_key, leaf_value, child[0], key)
 
 
-class MemoryNodeStore:
-    """A dict-backed node store with a stale index, for tests and tools."""
-
-    __slots__ = ("nodes", "stale")
-
-    def __init__(self) -> None:
-        self.nodes: dict[NodeKey, bytes] = {}
-        self.stale: list[StaleNode] = []
-
-    def get_node(self, key: NodeKey) -> bytes | None:
-        return self.nodes.get(key)
-
-    def put_update(self, update: TreeUpdate) -> None:
-        self.nodes.update(update.new_nodes)
-        self.stale.extend(update.stale)
-
-    def prune(self, keep_from_version: int) -> tuple[NodeKey, ...]:
-        """Deletes what `compute_prunable` allows; returns the deleted keys."""
-        doomed = compute_prunable(self.stale, keep_from_version)
-        for key in doomed:
-            self.nodes.pop(key, None)
-        self.stale = [s for s in self.stale if s.stale_since_version > keep_from_version]
-        return doomed
-
-
 def compute_prunable(stale: Iterable[StaleNode], keep_from_version: int) -> tuple[NodeKey, ...]:
     """The nodes that no version >= `keep_from_version` reaches, sorted."""
     _check_version(keep_from_version)

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from ledger.errors import LedgerError
 from ledger.replay import RawEntry, replay, replay_chain
-from ledger.smt import MemoryNodeStore, NodeKey, SparseMerkleTree
+from ledger.smt import NodeKey, SparseMerkleTree
+from ledger.smt_memory import MemoryNodeStore
 from ledger.store import MemoryStore, schema
 from ledger.store.chain import ChainStore
 from tests.support.chain import REGISTRY, commit_block, example_genesis, note_tx

@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.errors import Code, LedgerError
-from ledger.smt import MemoryNodeStore, NodeKey, SparseMerkleTree
+from ledger.smt import NodeKey, SparseMerkleTree
+from ledger.smt_memory import MemoryNodeStore
 from ledger.smt_nodes import decode_node
 
 CRAFTED = [b"k2861205", b"k3180416", b"k3821709"]  # long shared prefixes (test_smt.py)

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from ledger import codec
 from ledger.errors import Code, LedgerError
-from ledger.smt import MemoryNodeStore, NodeKey, SparseMerkleTree, TreeUpdate
+from ledger.smt import NodeKey, SparseMerkleTree, TreeUpdate
+from ledger.smt_memory import MemoryNodeStore
 from ledger.smt_proof import (
     EMPTY_HASH,
     SparseMerkleProof,

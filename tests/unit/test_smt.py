@@ -10,13 +10,13 @@ import pytest
 from ledger import codec
 from ledger.errors import Code, LedgerError
 from ledger.smt import (
-    MemoryNodeStore,
     NodeKey,
     SparseMerkleTree,
     StaleNode,
     TreeUpdate,
     compute_prunable,
 )
+from ledger.smt_memory import MemoryNodeStore
 from ledger.smt_proof import (
     EMPTY_HASH,
     MAX_KEY_SIZE,

@@ -13,7 +13,8 @@ import hashlib
 import random
 
 from ledger import codec
-from ledger.smt import MemoryNodeStore, SparseMerkleTree, TreeUpdate
+from ledger.smt import SparseMerkleTree, TreeUpdate
+from ledger.smt_memory import MemoryNodeStore
 
 CRAFTED = [b"k2861205", b"k3180416", b"k3821709"]  # long shared prefixes (test_smt.py)
 GOLDEN_DIGEST = "2efe77070244b999f6d1cf5c2b2e80550808caa9a7795dd102e6b7fc75c4651e"
