@@ -111,7 +111,7 @@ def _fund(ctx: CallContext, args: dict[str, Any]) -> None:
     receipt = require_receipt(ctx.scratch, deal.receipt_id)
     check_loan_limit(deal.principal, deal.remaining, receipt.unit_value, deal.terms.ltv_bps)
     risk.on_funded(ctx, PLEDGE, deal.deal_id, financier=deal.financier, obligor=deal.borrower,
-                   supplier=deal.borrower, currency=deal.currency, amount=deal.principal)
+                   supplier=None, currency=deal.currency, amount=deal.principal)
     payment = rp.record_payment(ctx, deal.deal_id, "funding", deal.borrower, deal.principal,
                                 args["payment_ref"])
     today = rp.today(ctx)
@@ -281,7 +281,7 @@ def open_funded(ctx: CallContext, receipt: Receipt, financier: str, principal: i
                    funded_date=funded_date, accrued_through=funded_date,
                    due_date=format_date(parse_date(funded_date) + tenor_days))
     risk.on_funded(ctx, PLEDGE, deal.deal_id, financier=financier, obligor=deal.borrower,
-                   supplier=deal.borrower, currency=deal.currency, amount=principal)
+                   supplier=None, currency=deal.currency, amount=principal)
     mark_pledged(ctx, receipt.receipt_id, financier, deal.deal_id)
     rp.add_exposure(ctx, PLEDGE, deal.borrower, financier, 1)
     _emit(ctx, "pledge.funded", _save(ctx, deal), principal=principal, due_date=deal.due_date,

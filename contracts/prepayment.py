@@ -193,7 +193,7 @@ def _fund(ctx: CallContext, args: dict[str, Any]) -> None:
     rp.require_signer(ctx, (deal.financier,), f"fund prepayment {deal.deal_id}")
     _check_step(deal, DealStatus.FUNDED)
     risk.on_funded(ctx, PREPAYMENT, deal.deal_id, financier=deal.financier, obligor=deal.seller,
-                   supplier=deal.seller, currency=deal.currency, amount=deal.amount)
+                   supplier=None, currency=deal.currency, amount=deal.amount)
     payment = rp.record_payment(ctx, deal.deal_id, "funding", deal.seller, deal.amount,
                                 args["payment_ref"])
     today = rp.today(ctx)

@@ -9,8 +9,10 @@ rejects the financing with a stable code and changes nothing.
   payables fund_discount): refuses a frozen obligor or supplier
   (MEMBER_FROZEN), then CREDIT_LIMIT_EXCEEDED, CONCENTRATION_LIMIT_EXCEEDED,
   SUPPLIER_CAP_EXCEEDED; then adds the financed amount to the outstanding
-  per (financier, obligor, currency), per (financier, currency) and per
-  (supplier, currency), and keeps the deal's record so that
+  per (financier, obligor, currency), per (financier, currency) and, for
+  receivables financing only (factoring, certificate discounting: the
+  supplier cap is about financing out of proportion to confirmed trade),
+  per (supplier, currency); and keeps the deal's record so that
 * `on_closed` (settled, repaid, bought back, delivered into a pledge,
   defaulted) subtracts exactly what was added.
 * `on_invoice_confirmed` (invoices confirm): the supplier's confirmed volume
@@ -29,6 +31,7 @@ State (namespace c/risk/; k = <a> 0x00 <b> ...):
     total/<financier,currency>           -> int    financier's outstanding
     supplier/<supplier,currency>         -> int    supplier's financed outstanding
     deal/<product,deal id>               -> [financier, obligor, supplier, currency, amount]
+                                            (supplier "" for inventory loans: no supplier book)
     volume/<supplier,currency>           -> [[day, confirmed amount], ...] last 90 days
     partners/<seller>                    -> [[buyer, last day], ...] at most 16, window 90 days
     pair/<seller,buyer,currency>         -> [amount, ...] the last 8 confirmed amounts
@@ -118,9 +121,15 @@ def supplier_cap(reader: StateReader, supplier: str, currency: str, today: int) 
 # -- hooks for the products ----------------------------------------------------------
 
 def on_funded(ctx: CallContext, product: str, deal_id: str, *, financier: str, obligor: str,
-              supplier: str, currency: str, amount: int) -> None:
-    """Checks every limit for a new financing of `amount`, then books it."""
-    for member_id, role in ((obligor, "obligor"), (supplier, "supplier")):
+              supplier: str | None, currency: str, amount: int) -> None:
+    """Checks every limit for a new financing of `amount`, then books it.
+
+    `supplier` is the member whose receivables are financed (factoring,
+    certificate discounting); None for inventory and purchase-order loans
+    (pledge, prepayment), which neither count toward nor are held to the
+    supplier cap: it compares receivables financing with confirmed trade."""
+    parties = [(obligor, "obligor")] + ([(supplier, "supplier")] if supplier is not None else [])
+    for member_id, role in parties:
         member = get_member(ctx.system, member_id)
         if member is not None and member.frozen:
             raise LedgerError(Code.MEMBER_FROZEN,
@@ -138,6 +147,16 @@ def on_funded(ctx: CallContext, product: str, deal_id: str, *, financier: str, o
         raise LedgerError(Code.CONCENTRATION_LIMIT_EXCEEDED,
                           f"{financier} in {currency}: {exposure} of {total} on {obligor} "
                           f"would exceed {bps} bp")
+    if supplier is not None:
+        _check_supplier_cap(ctx, supplier, currency, amount)
+    risk = ctx.namespace(RISK)
+    risk.put(b"deal/" + key(product, deal_id),
+             codec.encode([financier, obligor, supplier or "", currency, amount]))
+    _book(risk, financier, obligor, supplier or "", currency, amount)
+
+
+def _check_supplier_cap(ctx: CallContext, supplier: str, currency: str, amount: int) -> None:
+    reader = ctx.scratch
     financed = supplier_outstanding(reader, supplier, currency) + amount
     cap = supplier_cap(reader, supplier, currency, block_date(ctx.time_ms))
     if cap is not None and financed > cap:
@@ -145,10 +164,6 @@ def on_funded(ctx: CallContext, product: str, deal_id: str, *, financier: str, o
                           f"{supplier} in {currency}: financed outstanding would be {financed}, "
                           f"above its cap {cap} ({param(reader, 'supplier_cap_bps')} bp of "
                           f"{WINDOW_DAYS}-day confirmed volume)")
-    risk = ctx.namespace(RISK)
-    risk.put(b"deal/" + key(product, deal_id),
-             codec.encode([financier, obligor, supplier, currency, amount]))
-    _book(risk, financier, obligor, supplier, currency, amount)
 
 
 def on_closed(ctx: CallContext, product: str, deal_id: str) -> None:
@@ -262,9 +277,11 @@ def _counts(state: StateReader, member_id: str) -> bool:
 
 def _book(risk: Namespace, financier: str, obligor: str, supplier: str, currency: str,
           delta: int) -> None:
-    for local in (b"out/" + key(financier, obligor, currency),
-                  b"total/" + key(financier, currency),
-                  b"supplier/" + key(supplier, currency)):
+    """Adds `delta` to the deal's books; supplier "" has no supplier book."""
+    books = [b"out/" + key(financier, obligor, currency), b"total/" + key(financier, currency)]
+    if supplier:
+        books.append(b"supplier/" + key(supplier, currency))
+    for local in books:
         data = risk.get(local)
         value = (0 if data is None else int(codec.decode(data))) + delta  # type: ignore[call-overload]
         if value:

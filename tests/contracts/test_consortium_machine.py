@@ -408,14 +408,17 @@ class ConsortiumMachine(ConsortiumFlows):
     def risk_books_are_the_live_deals(self) -> None:
         state = self.chain.state
         expected: dict[tuple[str, str], int] = {}
+        suppliers: dict[str, int] = {}  # receivables financing only (docs/risk-controls.md)
 
-        def add(financier: str, obligor: str, amount: int) -> None:
+        def add(financier: str, obligor: str, amount: int, supplier: str | None = None) -> None:
             expected[(financier, obligor)] = expected.get((financier, obligor), 0) + amount
+            if supplier is not None:
+                suppliers[supplier] = suppliers.get(supplier, 0) + amount
 
         for deal_id in self.deals:
             deal = factoring.get_deal(state, deal_id)
             if deal is not None and deal.status in ("funded", "overdue"):
-                add(deal.financier, deal.buyer, deal.advance)
+                add(deal.financier, deal.buyer, deal.advance, deal.supplier)
         for deal_id in self.pledges:
             loan = pledge.get_deal(state, deal_id)
             if loan is not None and loan.status == "funded":
@@ -432,7 +435,10 @@ class ConsortiumMachine(ConsortiumFlows):
             certificate = get_certificate(state, record.certificate_id)
             assert part is not None and certificate is not None
             if part.status in UNPAID:
-                add(record.financier, certificate.issuer, part.amount)
+                add(record.financier, certificate.issuer, part.amount, record.seller)
+        for member in MEMBERS:
+            booked = risk.supplier_outstanding(state, member, "CNY")
+            assert booked == suppliers.get(member, 0), (member, booked, suppliers)
         for bank in BANKS:
             total = 0
             for obligor in MEMBERS:

@@ -178,8 +178,8 @@ def test_credit_limit_refuses_a_pledge_fund_and_repayment_frees_it_exactly() -> 
     assert pledge.get_deal(chain.state, deal).status == "applied"  # type: ignore[union-attr]
     set_limit(chain, "BANK-A", "DISTRIBUTOR-01", PRINCIPAL)         # exactly the principal
     chain.do("BANK-A", PL, "fund", deal_id=deal, payment_ref="F-2")
-    # pledge: financier BANK-A, obligor and "supplier" both the borrower
-    assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (PRINCIPAL,) * 3
+    # pledge: financier BANK-A, obligor the borrower; an inventory loan has no supplier book
+    assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (PRINCIPAL,) * 2 + (0,)
     refused(chain, "CREDIT_LIMIT_BELOW_OUTSTANDING", "BANK-A", "risk", "set_credit_limit",
             obligor="DISTRIBUTOR-01", currency="CNY", limit=PRINCIPAL - 1)
     repay_in_full(chain, deal, "R-1")
@@ -199,7 +199,7 @@ def test_credit_limit_refuses_a_prepayment_fund_on_the_seller() -> None:
     set_limit(chain, "BANK-A", "CORE-01", PRINCIPAL)
     set_limit(chain, "BANK-A", "DISTRIBUTOR-01", 0)
     chain.do("BANK-A", PP, "fund", deal_id=deal, payment_ref="PP-2")
-    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (PRINCIPAL,) * 3
+    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (PRINCIPAL,) * 2 + (0,)
 
 
 def test_delivery_moves_the_prepaid_amount_to_the_distributor_and_is_checked_again() -> None:
@@ -211,13 +211,13 @@ def test_delivery_moves_the_prepaid_amount_to_the_distributor_and_is_checked_aga
     set_limit(chain, "BANK-A", "DISTRIBUTOR-01", PRINCIPAL - 1)
     refused(chain, "CREDIT_LIMIT_EXCEEDED", "WAREHOUSE-01", PP, "deliver", deal_id=deal,
             unit_value=400_000)
-    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (PRINCIPAL,) * 3
+    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (PRINCIPAL,) * 2 + (0,)
     set_limit(chain, "BANK-A", "DISTRIBUTOR-01", PRINCIPAL)
     chain.do("WAREHOUSE-01", PP, "deliver", deal_id=deal, unit_value=400_000)
     state = chain.state
     assert risk.outstanding(state, "BANK-A", "CORE-01", "CNY") == 0
     assert risk.supplier_outstanding(state, "CORE-01", "CNY") == 0
-    assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (PRINCIPAL,) * 3
+    assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (PRINCIPAL,) * 2 + (0,)
     loan = prepayment.get_deal(state, deal).pledge_deal_id  # type: ignore[union-attr]
     repay_in_full(chain, str(loan), "R-1")
     assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (0, 0, 0)
@@ -254,15 +254,21 @@ def test_supplier_cap_on_a_certificate_discount_counts_the_holder() -> None:
     assert exposure(chain, "BANK-A", "CORE-01", "SUPPLIER-01") == (50_000_001,) * 3
 
 
-def test_supplier_cap_refuses_a_pledge_of_a_borrower_with_no_confirmed_volume() -> None:
+def test_supplier_cap_leaves_inventory_loans_out() -> None:
+    """The cap compares receivables financing with confirmed trade (domain guide §8):
+    a distributor's pledge and a seller's prepayment neither count toward it nor are
+    held to it, so a borrower with no confirmed invoices can still be funded."""
     chain = ConsortiumChain()
     deal = applied_pledge(chain)
+    prepaid = accepted_prepayment(chain)
     set_param(chain, "supplier_cap_bps", 10_000)
-    # DISTRIBUTOR-01 confirmed no invoice: its cap is 0 * 10000 // 10000 = 0
-    refused(chain, "SUPPLIER_CAP_EXCEEDED", "BANK-A", PL, "fund", deal_id=deal,
-            payment_ref="F-1")
-    set_param(chain, "supplier_cap_bps", 0)             # off again
-    chain.do("BANK-A", PL, "fund", deal_id=deal, payment_ref="F-2")
+    # DISTRIBUTOR-01 and CORE-01 confirmed no invoice: a receivables cap of 0 for both
+    assert risk.supplier_cap(chain.state, "DISTRIBUTOR-01", "CNY", 0) == 0
+    chain.do("BANK-A", PL, "fund", deal_id=deal, payment_ref="F-1")
+    chain.do("BANK-A", PP, "fund", deal_id=prepaid, payment_ref="PP-1")
+    assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (
+        PRINCIPAL, 2 * PRINCIPAL, 0)
+    assert risk.supplier_outstanding(chain.state, "CORE-01", "CNY") == 0
 
 
 def test_concentration_limit_across_products() -> None:
@@ -314,10 +320,11 @@ def test_pledge_default_takes_back_exactly_the_principal() -> None:
     deal = applied_pledge(chain)
     chain.do("BANK-A", PL, "fund", deal_id=deal, payment_ref="F-1")
     total = PRINCIPAL + 1_000_000
-    assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (total,) * 3
+    assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (total, total, 0)
     # funded 2026-11-23 for 180 days: due 2027-05-22, grace 5 days
     chain.do("BANK-A", PL, "declare_default", deal_id=deal, date="2027-05-28")
-    assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (1_000_000,) * 3
+    assert exposure(chain, "BANK-A", "DISTRIBUTOR-01", "DISTRIBUTOR-01") == (
+        1_000_000, 1_000_000, 0)
 
 
 def test_prepayment_buyback_and_default_take_back_exactly_the_amount() -> None:
@@ -326,17 +333,18 @@ def test_prepayment_buyback_and_default_take_back_exactly_the_amount() -> None:
     chain.do("BANK-A", PP, "fund", deal_id=bought, payment_ref="PP-1")
     lost = accepted_prepayment(chain)
     chain.do("BANK-A", PP, "fund", deal_id=lost, payment_ref="PP-2")
-    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (2 * PRINCIPAL,) * 3
+    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (2 * PRINCIPAL, 2 * PRINCIPAL, 0)
     # delivery deadline 2026-12-23; buy-back called the day after
     for deal in (bought, lost):
         chain.do("BANK-A", PP, "call_buyback", deal_id=deal, date="2026-12-24")
     chain.do("CORE-01", PP, "pay_buyback", deal_id=bought, amount=PRINCIPAL - 1,
              payment_ref="BB-1")
     chain.do("BANK-A", PP, "acknowledge_payment", deal_id=bought, payment_ref="BB-1")
-    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (2 * PRINCIPAL,) * 3  # not yet
+    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (
+        2 * PRINCIPAL, 2 * PRINCIPAL, 0)  # not yet
     chain.do("CORE-01", PP, "pay_buyback", deal_id=bought, amount=1, payment_ref="BB-2")
     chain.do("BANK-A", PP, "acknowledge_payment", deal_id=bought, payment_ref="BB-2")
-    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (PRINCIPAL,) * 3
+    assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (PRINCIPAL, PRINCIPAL, 0)
     chain.do("BANK-A", PP, "declare_default", deal_id=lost, date="2026-12-30")  # grace 5
     assert exposure(chain, "BANK-A", "CORE-01", "CORE-01") == (0, 0, 0)
 
