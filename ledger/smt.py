@@ -85,11 +85,23 @@ from ledger.smt_proof import (
 )
 
 MAX_CACHE_DEPTH = 24
+_MAX_DEPTH = 256  # of a node: a path is at most the 256 bits of a key hash
 _RECENT_UPDATES = 4  # uncommitted updates whose decoded nodes are kept for `committed`
 
 # NodeKey and StaleNode are NamedTuples rather than frozen dataclasses: a
 # block of 1,000 updates makes tens of thousands of them, and tuples are
 # several times cheaper to build, hash and sort. They are values all the same.
+# Where `apply` makes them by the thousand it calls `_new(NodeKey, (v, d, p))`:
+# the same instance as `NodeKey(v, d, p)`, without the Python-level __new__
+# that a NamedTuple has (half the cost of each). It makes them last, in
+# `finish`, and keys nodes by plain (version, depth, path) tuples until then:
+# CPython's collector stops tracking an exact tuple of untracked items, never
+# a NamedTuple (nor a tuple holding one), so each one made early is walked by
+# every collection while the block is applied and committed (made in `_join`,
+# they cost bench/node_pipeline.py's commit stage 20 % more CPU).
+_new = tuple.__new__
+# A node key during `apply`: (version, depth, path), a NodeKey or a plain tuple.
+_Key: TypeAlias = "tuple[int, int, bytes]"
 
 
 class StaleNode(NamedTuple):
@@ -102,7 +114,8 @@ class StaleNode(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class TreeUpdate:
     """What `apply` made: `new_nodes` go into the block's atomic batch, and
-    `stale` is kept (e.g. indexed by version) for pruning. Both are sorted."""
+    `stale` is kept (e.g. indexed by version) for pruning. Both are sorted
+    by node key, and every stale node's `stale_since_version` is `version`."""
 
     version: int
     root: bytes
@@ -110,8 +123,9 @@ class TreeUpdate:
     stale: tuple[StaleNode, ...]
 
 
-# A new node the cache may keep: (version, depth, path, node), a plain tuple too.
-_Made: TypeAlias = "tuple[int, int, bytes, Node]"
+# A new node the cache may keep: (depth, path, (version, node)), plain tuples
+# too, the last one being the cache's entry as it is stored.
+_Made: TypeAlias = "tuple[int, bytes, tuple[int, Node]]"
 
 
 class _Leaf(NamedTuple):
@@ -126,7 +140,7 @@ class _PendingLeaf(NamedTuple):
     key: bytes
     value: bytes
     hash: bytes
-    origin: NodeKey | None
+    origin: _Key | None
 
 
 # A subtree during `apply`: empty, placed (unchanged, or new and written), or a loose leaf.
@@ -184,11 +198,11 @@ class SparseMerkleTree:
             return
         made = next((m for u, m in self._recent if u is update), None)
         if made is None:  # not made here (or long ago): decode what is needed
-            made = [(key.version, key.depth, key.path, decode_node(data, key))  # type: ignore[misc]
+            made = [(key.depth, key.path, (key.version, decode_node(data, key)))
                     for key, data in update.new_nodes if 0 < key.depth <= self._cache_depth]
         levels = self._levels
-        for version, depth, path, node in made:
-            levels[depth][path] = (version, node)
+        for depth, path, entry in made:
+            levels[depth][path] = entry
         self._recent.clear()  # the others were computed on a base that is no longer the head
 
     def forget(self, keys: Iterable[NodeKey]) -> None:
@@ -264,7 +278,7 @@ class SparseMerkleTree:
             )
         return decode_node(data, key)
 
-    def _read(self, key: NodeKey, *, remember: bool) -> Node:
+    def _read(self, key: _Key, *, remember: bool) -> Node:
         """The node below a root at `key`, from the cache or the store."""
         version, depth, path = key
         cached = 0 < depth <= self._cache_depth  # never a root: pruning removes those
@@ -272,9 +286,10 @@ class SparseMerkleTree:
             entry = self._levels[depth].get(path)
             if entry is not None and entry[0] == version:
                 return entry[1]
-        node = decode_node(load_bytes(self._store, key), key)
+        node_key = _new(NodeKey, key)  # the store and the errors see NodeKeys
+        node = decode_node(load_bytes(self._store, node_key), node_key)
         if node is None:
-            raise corrupt_node(key, "an empty root below the root")
+            raise corrupt_node(node_key, "an empty root below the root")
         if cached and remember:
             self._levels[depth][path] = (version, node)
         return node
@@ -295,8 +310,11 @@ class _Writer:
         self._batch = batch
         self._hashes = [update[0] for update in batch]
         self._cache_depth = tree._cache_depth
-        self.new: dict[NodeKey, bytes] = {}
-        self.stale: dict[NodeKey, None] = {}  # a dict: ordered, no duplicates
+        # new[depth]: (path, node bytes) of each new node at that depth, in
+        # the order made: path order, but for a leaf its parent places after
+        # the (new) internal node on its right, so `finish` sorts little.
+        self.new: list[list[tuple[bytes, bytes]]] = [[] for _ in range(_MAX_DEPTH + 1)]
+        self.stale: dict[_Key, None] = {}  # a dict: ordered, no duplicates
         self.made: list[_Made] = []  # decoded new nodes the cache may keep
 
     def update(self, existing: Child | None, depth: int, path: bytes, lo: int, hi: int) -> _Sub:
@@ -305,16 +323,19 @@ class _Writer:
             return existing
         if existing is None:
             return self._build(depth, path, self._new_leaves(lo, hi, None))
-        key = NodeKey(existing[1], depth, path)
+        key = (existing[1], depth, path)
         if existing[2]:
             return self._merge_leaf(existing, key, lo, hi)
         kind, old_left, old_right = self._read(key, remember=True)
         if kind != INTERNAL:
-            raise corrupt_node(key, "expected an internal node")
+            raise corrupt_node(NodeKey(*key), "expected an internal node")
         left_path, right_path = _children(path, depth)
         split = bisect_left(self._hashes, right_path, lo, hi)
-        left = self.update(old_left, depth + 1, left_path, lo, split)
-        right = self.update(old_right, depth + 1, right_path, split, hi)
+        left, right = old_left, old_right  # a side no update reaches (deep down, most) stays
+        if lo < split:
+            left = self.update(old_left, depth + 1, left_path, lo, split)
+        if split < hi:
+            right = self.update(old_right, depth + 1, right_path, split, hi)
         if left is old_left and right is old_right:
             return existing
         self.stale[key] = None
@@ -326,32 +347,37 @@ class _Writer:
             return sub
         origin = sub.origin
         if origin is not None:
-            if origin.depth == depth:
-                return (sub.hash, origin.version, True)
+            if origin[1] == depth:
+                return (sub.hash, origin[0], True)
             self.stale[origin] = None
-        key = NodeKey(self._version, depth, path)
-        self.new[key] = encode_leaf(sub.key, sub.value)
+        self.new[depth].append((path, encode_leaf(sub.key, sub.value)))
         if 0 < depth <= self._cache_depth:
-            self.made.append((self._version, depth, path, (LEAF, sub.key, sub.value)))
+            self.made.append((depth, path, (self._version, (LEAF, sub.key, sub.value))))
         return (sub.hash, self._version, True)
 
     def finish(self, root: Child | None) -> TreeUpdate:
         """Stores the root under this version (copying an unchanged one)."""
-        root_key = NodeKey(self._version, 0, b"")
-        if root is None:
-            self.new[root_key] = NULL_ROOT
-        elif root[1] != self._version:
-            self.new[root_key] = load_bytes(self._tree._store, NodeKey(root[1], 0, b""))
-        new_nodes = tuple(sorted(self.new.items(), key=_item_order))
         version = self._version
-        stale = tuple(StaleNode(version, key) for key in sorted(self.stale, key=_key_order))
-        root_hash = _hash_of(root)
-        return TreeUpdate(self._version, root_hash, new_nodes, stale)
+        if root is None:
+            self.new[0].append((b"", NULL_ROOT))
+        elif root[1] != version:
+            self.new[0].append((b"", load_bytes(self._tree._store, NodeKey(root[1], 0, b""))))
+        # Sorted by node key: they all have this version, so by depth, then
+        # path. The NodeKeys are made only now: see `_new`.
+        new_nodes: list[tuple[NodeKey, bytes]] = []
+        for depth, nodes in enumerate(self.new):
+            if nodes:
+                nodes.sort(key=_first)  # nearly sorted: a few steps of a merge
+                new_nodes += [(_new(NodeKey, (version, depth, path)), data)
+                              for path, data in nodes]
+        stale = tuple([_new(StaleNode, (version, _new(NodeKey, key)))
+                       for key in sorted(self.stale)])
+        return TreeUpdate(version, _hash_of(root), tuple(new_nodes), stale)
 
-    def _merge_leaf(self, existing: Child, key: NodeKey, lo: int, hi: int) -> _Sub:
+    def _merge_leaf(self, existing: Child, key: _Key, lo: int, hi: int) -> _Sub:
         kind, old_key, old_value = self._read(key, remember=True)
         if kind != LEAF:
-            raise corrupt_node(key, "expected a leaf")
+            raise corrupt_node(NodeKey(*key), "expected a leaf")
         old_hash = hash_key(old_key)
         at = bisect_left(self._hashes, old_hash, lo, hi)
         own = at if at < hi and self._hashes[at] == old_hash else None
@@ -364,12 +390,12 @@ class _Writer:
                 return existing  # the batch only rewrites it or deletes absent keys
             moved = _PendingLeaf(old_hash, old_key, old_value, existing[0], key)
             leaves.insert(bisect_left(leaves, old_hash, key=_key_hash), moved)
-        return self._build(key.depth, key.path, leaves)
+        return self._build(key[1], key[2], leaves)
 
     def _new_leaves(self, lo: int, hi: int, skip: int | None) -> list[_PendingLeaf]:
         """The leaves that the writes in batch[lo:hi] create (deletes create none)."""
         return [
-            _PendingLeaf(key_hash, key, value, leaf_hash(key_hash, hash_value(value)), None)
+            _new(_PendingLeaf, (key_hash, key, value, leaf_hash(key_hash, hash_value(value)), None))
             for index, (key_hash, key, value) in enumerate(self._batch[lo:hi], lo)
             if value is not None and index != skip
         ]
@@ -399,10 +425,11 @@ class _Writer:
         left_child = self.place(left, depth + 1, left_path) if type(left) is _PendingLeaf else left
         right_child = (self.place(right, depth + 1, right_path) if type(right) is _PendingLeaf
                        else right)
-        self.new[NodeKey(version, depth, path)] = encode_internal(left_child, right_child)
+        self.new[depth].append((path, encode_internal(left_child, right_child)))
         if 0 < depth <= self._cache_depth:
-            self.made.append((version, depth, path, (INTERNAL, left_child, right_child)))
-        return (node_hash(_hash_of(left_child), _hash_of(right_child)), version, False)
+            self.made.append((depth, path, (version, (INTERNAL, left_child, right_child))))
+        return (node_hash(EMPTY_HASH if left_child is None else left_child[0],
+                          EMPTY_HASH if right_child is None else right_child[0]), version, False)
 
     def _loose(self, child: Child, key: NodeKey) -> _PendingLeaf:
         """The stored leaf `child`, to be moved up."""
@@ -421,18 +448,7 @@ def compute_prunable(stale: Iterable[StaleNode], keep_from_version: int) -> tupl
 # --- small pure helpers ---
 
 
-def _key_order(key: NodeKey) -> bytes:
-    """Bytes that sort as NodeKeys do (and faster): fixed-width version and
-    depth, then the path, whose length the depth fixes."""
-    version, depth, path = key
-    return b"".join((version.to_bytes(8, "big"), depth.to_bytes(2, "big"), path))
-
-
-def _item_order(item: tuple[NodeKey, bytes]) -> bytes:
-    return _key_order(item[0])
-
-
-_key_hash = itemgetter(0)
+_first = _key_hash = itemgetter(0)
 
 
 def _hash_of(child: Child | None) -> bytes:

@@ -70,6 +70,12 @@ _NOT_A_FORM = (0, 0)
 
 
 def encode_internal(left: Child | None, right: Child | None) -> bytes:
+    if left is not None and right is not None:  # the usual case, in one join
+        left_hash, left_version, left_leaf = left
+        right_hash, right_version, right_leaf = right
+        return b"".join((_INTERNAL_HEAD, _CHILD_HEAD, left_hash, _encode_uint(left_version),
+                         b"\xc3" if left_leaf else b"\xc2", _CHILD_HEAD, right_hash,
+                         _encode_uint(right_version), b"\xc3" if right_leaf else b"\xc2"))
     parts = [_INTERNAL_HEAD]
     for child in (left, right):
         if child is None:

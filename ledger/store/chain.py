@@ -288,14 +288,15 @@ class ChainStore:
         if not 0 <= keep_from <= self.height:
             raise LedgerError(Code.BLOCK_NOT_FOUND, f"height {keep_from} is not in 0..{self.height}")
         batch = WriteBatch()
-        doomed = []
-        for key, _ in self._kv.iterate(schema.STALE_NODE):
-            stale_since, node = schema.node_key_of_stale(key)
-            if stale_since > keep_from:
+        doomed: list[bytes] = []
+        for key, packed in self._kv.iterate(schema.STALE_NODE):
+            if schema.read_stale_since(key) > keep_from:
                 break
-            batch.delete(node)
+            nodes = schema.unpack_state_node_keys(packed)
+            for node in nodes:
+                batch.delete(node)
             batch.delete(key)
-            doomed.append(node)
+            doomed += nodes
         batch.put(schema.PRUNED_BELOW, schema.u64(max(keep_from, self.pruned_below)))
         self._kv.write(batch, sync=True)
         self.tree.forget(schema.read_state_node(node) for node in doomed)
@@ -320,7 +321,9 @@ class _LatestState:
 def _put_state(batch: WriteBatch, update: TreeUpdate, changes: Mapping[bytes, bytes | None]) -> None:
     nodes = update.new_nodes
     batch.put_all(zip(schema.state_node_keys(key for key, _ in nodes), (n for _, n in nodes)))
-    batch.put_all((key, b"") for key in schema.stale_node_keys(update.stale))
+    if update.stale:  # all stale since update.version: one record
+        batch.put(schema.stale_nodes(update.version),
+                  schema.pack_node_keys(node for _, node in update.stale))
     for key, value in changes.items():
         if value is None:
             batch.delete(schema.latest_state(key))

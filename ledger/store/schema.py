@@ -15,7 +15,7 @@ refuses a store of another format instead of misreading it.
 | 04     | tx id                                 | height ‖ index                 |
 | 05     | height ‖ index                        | Receipt                        |
 | 06     | version ‖ depth ‖ path                | state tree node                |
-| 07     | stale-since version ‖ node key        | (empty): pruning index         |
+| 07     | stale-since version                   | node keys (pruning index)      |
 | 08     | state key                             | latest value (head state)      |
 | 09     | u16 len ‖ subject ‖ height ‖ tx ‖ event | tx id (event index by subject) |
 
@@ -27,15 +27,26 @@ key is the subject's UTF-8 length (u16) and bytes (1..256), then height
 "member:A" from matching "member:AB". Adding this table
 changed no existing layout; a store written before it has no entries for
 its earlier blocks (rebuild by replaying them into a fresh store).
+
+Table 07 holds one record per version v that made tree nodes stale: the
+keys of every node the tree of v no longer reaches, each as version (u64)
+‖ depth (u16) ‖ path (ceil(depth / 8) bytes, so the depth fixes where the
+next key starts), concatenated. These are the 06 keys without the prefix;
+pruning at k reads the records of versions <= k and deletes what they
+name. Format 1 wrote one record per stale node instead (key: since ‖ node
+key, empty value), a LevelDB put each, as many as the new nodes: format 2
+packs them. There is no deployed chain, so a format-1 store is refused
+(STORE_FORMAT_MISMATCH), not migrated: re-sync it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from ledger.errors import Code, LedgerError
 from ledger.smt import NodeKey
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 META = b"\x00meta/"
 BLOCK = b"\x01"
@@ -116,15 +127,9 @@ def read_state_node(key: bytes) -> NodeKey:
     return NodeKey(read_u64(key[1:9]), int.from_bytes(key[9:11], "big"), key[11:])
 
 
-def stale_node(stale_since_version: int, node_key: NodeKey) -> bytes:
-    version, depth, path = node_key
-    return b"".join((STALE_NODE, stale_since_version.to_bytes(8, "big"),
-                     version.to_bytes(8, "big"), depth.to_bytes(2, "big"), path))
-
-
-# A block writes thousands of tree nodes and stale records: the two functions
-# below give the same keys as `state_node` and `stale_node`, a few times
-# faster, reusing the bytes of the versions they share.
+# A block writes thousands of tree nodes: `state_node_keys` gives the same
+# keys as `state_node`, a few times faster, reusing the bytes of the version
+# they share (all of a block's new nodes have one).
 _DEPTH = [depth.to_bytes(2, "big") for depth in range(257)]
 
 
@@ -137,18 +142,42 @@ def state_node_keys(node_keys: Iterable[NodeKey]) -> Iterator[bytes]:
         yield prefix + _DEPTH[depth] + path
 
 
-def stale_node_keys(stale: Iterable[tuple[int, NodeKey]]) -> Iterator[bytes]:
-    """`stale_node(since, key)` for each (since, key), in order."""
-    since, prefix = -1, b""
-    for stale_since, (version, depth, path) in stale:
-        if stale_since != since:
-            since, prefix = stale_since, STALE_NODE + stale_since.to_bytes(8, "big")
-        yield b"".join((prefix, version.to_bytes(8, "big"), _DEPTH[depth], path))
+def stale_nodes(stale_since_version: int) -> bytes:
+    """The key of the record of the nodes that became stale at this version."""
+    return STALE_NODE + u64(stale_since_version)
 
 
-def node_key_of_stale(key: bytes) -> tuple[int, bytes]:
-    """(stale-since version, state_node key) of a STALE_NODE key."""
-    return read_u64(key[1:9]), STATE_NODE + key[9:]
+def read_stale_since(key: bytes) -> int:
+    """The stale-since version of a STALE_NODE key."""
+    return read_u64(key[1:9])
+
+
+def pack_node_keys(node_keys: Iterable[NodeKey]) -> bytes:
+    """The value of a STALE_NODE record: each key as in `state_node`, without the prefix."""
+    parts: list[bytes] = []
+    extend = parts.extend
+    version, head = -1, b""
+    for node_version, depth, path in node_keys:
+        if node_version != version:
+            version, head = node_version, node_version.to_bytes(8, "big")
+        extend((head, _DEPTH[depth], path))
+    return b"".join(parts)
+
+
+def unpack_state_node_keys(data: bytes) -> list[bytes]:
+    """The `state_node` keys a STALE_NODE record names, in order; STORE_CORRUPTED
+    if it is not a whole number of node keys."""
+    keys = []
+    at, end = 0, len(data)
+    while at < end:
+        depth = int.from_bytes(data[at + 8:at + 10], "big")
+        stop = at + 10 + (depth + 7) // 8
+        if depth > 256 or stop > end:
+            raise LedgerError(Code.STORE_CORRUPTED,
+                              f"a stale-node record breaks off at byte {at} of {end}")
+        keys.append(STATE_NODE + data[at:stop])
+        at = stop
+    return keys
 
 
 def latest_state(state_key: bytes) -> bytes:

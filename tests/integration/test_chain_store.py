@@ -14,7 +14,7 @@ from ledger.accounts import next_nonce
 from ledger.contract_api import contract_prefix
 from ledger.errors import Code, LedgerError
 from ledger.smt_proof import verify_proof
-from ledger.store import LevelDBStore, MemoryStore
+from ledger.store import LevelDBStore, MemoryStore, WriteBatch, schema
 from ledger.store.chain import ChainStore
 from ledger.transition import apply_block
 from ledger.types import Block, ZERO_HASH
@@ -112,6 +112,18 @@ def test_another_genesis_is_refused(tmp_path: Path) -> None:
         with LevelDBStore(tmp_path / "db") as kv, pytest.raises(LedgerError) as caught:
             ChainStore(kv, parse_genesis(json.dumps(document)))
         assert caught.value.code is Code.CHAIN_MISMATCH and fragment in caught.value.message
+
+
+def test_a_store_of_another_format_is_refused() -> None:
+    kv = MemoryStore()
+    ChainStore(kv, GENESIS)
+    assert schema.read_u64(kv.get(schema.FORMAT) or b"") == schema.FORMAT_VERSION == 2
+    batch = WriteBatch()
+    batch.put(schema.FORMAT, schema.u64(1))  # format 1: one stale record per node
+    kv.write(batch)
+    with pytest.raises(LedgerError) as caught:
+        ChainStore(kv, GENESIS)
+    assert caught.value.code is Code.STORE_FORMAT_MISMATCH and "format 1" in caught.value.message
 
 
 def test_append_refuses_what_does_not_extend_or_is_not_certified(chain: ChainStore) -> None:

@@ -99,8 +99,7 @@ def test_state_node_keys_read_back(version: int, depth_path: tuple[int, bytes]) 
     key = NodeKey(version, *depth_path)
     stored = schema.state_node(key)
     assert schema.read_state_node(stored) == key
-    stale_since, node = schema.node_key_of_stale(schema.stale_node(version, key))
-    assert (stale_since, node) == (version, stored)
+    assert schema.read_stale_since(schema.stale_nodes(version)) == version
 
 
 def test_put_all_is_put_in_a_loop() -> None:
@@ -124,5 +123,34 @@ def test_batch_key_builders_equal_the_single_ones(
 ) -> None:
     keys = [NodeKey(version, *depth_path) for _, version, depth_path in items]
     assert list(schema.state_node_keys(keys)) == [schema.state_node(key) for key in keys]
-    stale = [(since, key) for (since, _, _), key in zip(items, keys)]
-    assert list(schema.stale_node_keys(stale)) == [schema.stale_node(s, k) for s, k in stale]
+    packed = schema.pack_node_keys(keys)
+    assert packed == b"".join(schema.state_node(key)[1:] for key in keys)
+    assert schema.unpack_state_node_keys(packed) == [schema.state_node(key) for key in keys]
+
+
+@pytest.mark.parametrize("packed", [
+    b"\x00" * 9,  # cut inside the depth
+    b"\x00" * 8 + b"\x00\x09" + b"\x80",  # depth 9 needs 2 path bytes
+    b"\x00" * 8 + b"\x01\x01" + b"\x00" * 33,  # depth 257
+    b"\x00" * 10 + b"\x00",  # a key of depth 0, then one stray byte
+])
+def test_a_broken_stale_record_is_corruption(packed: bytes) -> None:
+    with pytest.raises(LedgerError) as caught:
+        schema.unpack_state_node_keys(packed)
+    assert caught.value.code is Code.STORE_CORRUPTED
+
+
+def test_one_stale_record_per_version_names_what_pruning_deletes() -> None:
+    kv = MemoryStore()
+    chain = ChainStore(kv, GENESIS)
+    commit_notes(chain, 4)
+    records = {schema.read_stale_since(key): schema.unpack_state_node_keys(value)
+               for key, value in kv.iterate(schema.STALE_NODE)}
+    assert sorted(records) == [1, 2, 3, 4]  # genesis stales nothing
+    named = [node for nodes in records.values() for node in nodes]
+    assert len(named) == len(set(named)) and all(kv.get(node) is not None for node in named)
+    assert chain.prune(3) == sum(len(records[v]) for v in (1, 2, 3))
+    assert all(kv.get(node) is None for v in (1, 2, 3) for node in records[v])
+    assert [schema.read_stale_since(key) for key, _ in kv.iterate(schema.STALE_NODE)] == [4]
+    assert all(kv.get(node) is not None for node in records[4])
+    assert chain.state_at(3).root == chain.block(3).header.state_root
