@@ -52,6 +52,18 @@ def encode(value: Any, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
     return data
 
 
+def encode_canonical(value: Any, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
+    """`encode` of a value the caller knows to be canonical already (exact
+    types, ints in range, valid str, no map, shallow), without walking it
+    again: ledger/structure.py's checked scalar fields. The size limit holds."""
+    data = _pack(value)
+    if len(data) > max_size:
+        raise LedgerError(
+            Code.CODEC_TOO_LARGE, f"encoding is {len(data)} bytes, limit is {max_size}"
+        )
+    return data
+
+
 def canonical(value: Any, depth: int = 0) -> Any:
     """`value` checked as `encode` checks it, with every map key-sorted: the
     value itself when it already is canonical, else a copy. `depth` is how

@@ -18,6 +18,9 @@ from ledger.errors import Code, LedgerError
 MAX_KEY_SIZE = 1024
 MAX_VALUE_SIZE = 1 << 20
 
+#: Marks a key an overlay has no write for (`None` there is a delete).
+_ABSENT = object()
+
 
 class StateReader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
@@ -48,9 +51,17 @@ class Overlay:
         self._writes: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self._writes:
-            return self._writes[key]
-        return self._base.get(key)
+        # Down the chain of overlays in one loop (a transaction's reads pass
+        # its scratch overlay and the block's before the committed state).
+        overlay = self
+        while True:
+            value = overlay._writes.get(key, _ABSENT)
+            if value is not _ABSENT:
+                return value
+            base = overlay._base
+            if type(base) is not Overlay:
+                return base.get(key)
+            overlay = base
 
     def put(self, key: bytes, value: bytes) -> None:
         _validate_entry(key, value)

@@ -14,7 +14,9 @@ the field path, or `UNSUPPORTED_VERSION`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 from ledger import codec
@@ -29,7 +31,31 @@ def _mismatch(path: str, expected: str, got: Any) -> LedgerError:
 
 
 class Field:
-    """A field kind: validates decoded values, converts to codec values."""
+    """A field kind: validates decoded values, converts to codec values.
+
+    `accepts` is a fast, conservative test used to skip the full check: True
+    only when `check` would keep the value as it is (and, if `loads_as_is`,
+    `load` too); False says nothing, and the full `check`/`load` runs.
+    """
+
+    #: `load` returns an accepted decoded value itself (scalars; not lists,
+    #: nested structures or maps).
+    loads_as_is: bool = False
+    #: `dump` returns the value itself.
+    dumps_as_is: bool = True
+
+    def accepts(self, value: Any) -> bool:
+        return False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A kind that redefines its checks or its dump without saying what it
+        # accepts as is falls back to the full checks (and dump).
+        if ("load" in vars(cls) or "check" in vars(cls)) and "accepts" not in vars(cls):
+            cls.accepts = Field.accepts  # type: ignore[method-assign]
+            cls.loads_as_is = False
+        if "dump" in vars(cls) and "dumps_as_is" not in vars(cls):
+            cls.dumps_as_is = False
 
     def load(self, value: Any, path: str) -> Any:
         """A decoded codec value -> the Python value, or SCHEMA_MISMATCH."""
@@ -49,6 +75,11 @@ class Int(Field):
     low: int = 0
     high: int = codec.INT_MAX
 
+    loads_as_is = True
+
+    def accepts(self, value: Any) -> bool:
+        return type(value) is int and self.low <= value <= self.high
+
     def load(self, value: Any, path: str) -> int:
         if type(value) is not int or not self.low <= value <= self.high:
             raise _mismatch(path, f"int in [{self.low}, {self.high}]", value)
@@ -63,6 +94,11 @@ class Int(Field):
 
 @dataclass(frozen=True)
 class Bool(Field):
+    loads_as_is = True
+
+    def accepts(self, value: Any) -> bool:
+        return type(value) is bool
+
     def load(self, value: Any, path: str) -> bool:
         if type(value) is not bool:
             raise _mismatch(path, "bool", value)
@@ -73,6 +109,12 @@ class Bool(Field):
 class Bytes(Field):
     size: int | None = None  # exact size; None: any size up to `max_size`
     max_size: int = 1 << 20
+
+    loads_as_is = True
+
+    def accepts(self, value: Any) -> bool:
+        return (type(value) is bytes and len(value) <= self.max_size
+                and (self.size is None or len(value) == self.size))
 
     def load(self, value: Any, path: str) -> bytes:
         if type(value) is not bytes:
@@ -89,12 +131,24 @@ class Str(Field):
     max_bytes: int = 256
     pattern: str | None = None
 
+    loads_as_is = True
+
+    def __post_init__(self) -> None:
+        # Compiled once: `re.fullmatch(pattern, ...)` looks its cache up per call.
+        fullmatch = None if self.pattern is None else re.compile(self.pattern).fullmatch
+        object.__setattr__(self, "_fullmatch", fullmatch)
+
+    def accepts(self, value: Any) -> bool:
+        # An ASCII str has as many UTF-8 bytes as characters (others: `load`).
+        return (type(value) is str and value.isascii() and len(value) <= self.max_bytes
+                and (self._fullmatch is None or self._fullmatch(value) is not None))
+
     def load(self, value: Any, path: str) -> str:
         if type(value) is not str:
             raise _mismatch(path, "str", value)
         if len(value.encode("utf-8")) > self.max_bytes:
             raise _mismatch(path, f"str of at most {self.max_bytes} UTF-8 bytes", value)
-        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+        if self._fullmatch is not None and not self._fullmatch(value):
             raise _mismatch(path, f"str matching {self.pattern}", value)
         return value
 
@@ -102,6 +156,13 @@ class Str(Field):
 @dataclass(frozen=True)
 class Optional(Field):
     inner: Field
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "loads_as_is", self.inner.loads_as_is)
+        object.__setattr__(self, "dumps_as_is", self.inner.dumps_as_is)
+
+    def accepts(self, value: Any) -> bool:
+        return value is None or self.inner.accepts(value)
 
     def load(self, value: Any, path: str) -> Any:
         return None if value is None else self.inner.load(value, path)
@@ -117,6 +178,18 @@ class Optional(Field):
 class ListOf(Field):
     item: Field
     max_items: int = 10_000
+
+    dumps_as_is = False
+
+    def accepts(self, value: Any) -> bool:
+        # `check` would make an equal tuple of the very same items.
+        if type(value) is not tuple or len(value) > self.max_items:
+            return False
+        accepts = self.item.accepts
+        for item in value:
+            if not accepts(item):
+                return False
+        return True
 
     def load(self, value: Any, path: str) -> tuple[Any, ...]:
         if type(value) is not list:
@@ -173,6 +246,11 @@ class StrMap(Field):
 class Nested(Field):
     kind: type[Structure]
 
+    dumps_as_is = False
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, self.kind)
+
     def load(self, value: Any, path: str) -> Structure:
         return self.kind.from_value(value, path)
 
@@ -207,26 +285,41 @@ class Structure:
     def __post_init__(self) -> None:
         # Constructing a structure in Python is held to the same rules as
         # decoding one, so an invalid value can never be encoded and signed.
-        name_of_type = type(self).__name__
-        for name, kind in self.LAYOUT:
-            checked = kind.check(getattr(self, name), f"{name_of_type}.{name}")
-            object.__setattr__(self, name, checked)
+        # Field by field in wire order: a value the kind `accepts` is one its
+        # `check` would keep as is, so only the others go through `check`.
+        plan = _PLANS.get(type(self)) or _plan_of(type(self))
+        for name, kind, value in zip(plan.names, plan.kinds, plan.values_of(self)):
+            if not kind.accepts(value):
+                object.__setattr__(self, name, kind.check(value, f"{type(self).__name__}.{name}"))
         self._check_invariants()
 
     def _check_invariants(self) -> None:
         """Rules across fields (raise SCHEMA_MISMATCH); none by default."""
 
     def to_value(self) -> list[Any]:
-        return [self.VERSION] + [kind.dump(getattr(self, name)) for name, kind in self.LAYOUT]
+        plan = _PLANS.get(type(self)) or _plan_of(type(self))
+        value = [self.VERSION, *plan.values_of(self)]
+        for index, kind in plan.dumped:
+            value[index] = kind.dump(value[index])
+        return value
 
     def encode(self) -> bytes:
-        plan = _plan_of(type(self))
+        plan = _PLANS.get(type(self)) or _plan_of(type(self))
         if plan.caches_encoding:
             cached: bytes | None = getattr(self, "_encoding")
             if cached is None:
-                cached = codec.encode(self.to_value(), max_size=self.MAX_SIZE)
+                cached = self._encode(plan)
                 object.__setattr__(self, "_encoding", cached)
             return cached
+        return self._encode(plan)
+
+    def _encode(self, plan: _Plan) -> bytes:
+        if plan.flat:
+            # Every field is a checked int64, bool, bytes, str, None or tuple
+            # of those (frozen since): canonical already, as `codec.encode`
+            # would find it (it packs a tuple as a list, too).
+            return codec.encode_canonical([self.VERSION, *plan.values_of(self)],
+                                          max_size=self.MAX_SIZE)
         return codec.encode(self.to_value(), max_size=self.MAX_SIZE)
 
     def _remember_encoding(self, data: bytes) -> None:
@@ -237,7 +330,7 @@ class Structure:
 
     @classmethod
     def from_value(cls: type[S], value: Any, path: str = "") -> S:
-        plan = _plan_of(cls)
+        plan = _PLANS.get(cls) or _plan_of(cls)
         where = path or cls.__name__
         if type(value) is not list or not value:
             raise _mismatch(where, f"{cls.__name__} array", value)
@@ -248,9 +341,14 @@ class Structure:
             )
         if len(value) != len(cls.LAYOUT) + 1:
             raise _mismatch(where, f"{len(cls.LAYOUT) + 1} elements", f"{len(value)} elements")
-        paths = plan.paths if not path else tuple(f"{path}.{name}" for name in plan.names)
-        loaded = [kind.load(item, field_path)
-                  for kind, item, field_path in zip(plan.kinds, value[1:], paths)]
+        # A scalar the kind accepts is what its `load` would return: the
+        # others are loaded (and their path, for messages, worked out).
+        loaded = value[1:]
+        for index, kind in enumerate(plan.kinds):
+            item = loaded[index]
+            if not (kind.loads_as_is and kind.accepts(item)):
+                field_path = plan.paths[index] if not path else f"{path}.{plan.names[index]}"
+                loaded[index] = kind.load(item, field_path)
         if not plan.direct:
             return cls(**dict(zip(plan.names, loaded)))
         # Every field was just checked by `load`, at least as strictly as the
@@ -289,8 +387,13 @@ class _Plan:
     defaults: tuple[tuple[str, Any], ...]  # the cache fields (init=False) and their defaults
     direct: bool  # no __post_init__ of its own: decoding may skip the constructor
     caches_encoding: bool
+    values_of: Callable[[Any], tuple[Any, ...]]  # the field values, in wire order
+    dumped: tuple[tuple[int, Field], ...]  # (index in the value, kind) of fields `dump` changes
+    flat: bool  # every field a scalar kind: a checked value encodes without a codec walk
 
 
+#: The plan of each class, made on first use. Hot paths read it as
+#: `_PLANS.get(cls) or _plan_of(cls)` (a plan is always true), saving a call.
 _PLANS: dict[type, _Plan] = {}
 
 
@@ -299,12 +402,41 @@ def _plan_of(cls: type) -> _Plan:
     if plan is None:
         layout = cls.LAYOUT  # type: ignore[attr-defined]
         names = tuple(name for name, _ in layout)
+        kinds = tuple(kind for _, kind in layout)
         cache_fields = tuple(f for f in fields(cls) if not f.init)
+        direct = (getattr(cls, "__post_init__") is Structure.__post_init__
+                  and tuple(f.name for f in fields(cls) if f.init) == names)
         plan = _PLANS[cls] = _Plan(
-            names, tuple(kind for _, kind in layout),
+            names, kinds,
             tuple(f"{cls.__name__}.{name}" for name in names),
             tuple((f.name, f.default) for f in cache_fields),
-            getattr(cls, "__post_init__") is Structure.__post_init__
-            and tuple(f.name for f in fields(cls) if f.init) == names,
-            any(f.name == "_encoding" for f in cache_fields))
+            direct,
+            any(f.name == "_encoding" for f in cache_fields),
+            _values_getter(names),
+            tuple((index + 1, kind) for index, kind in enumerate(kinds) if not kind.dumps_as_is),
+            # Only where every value went through the checks of this module's
+            # own scalar kinds, and is encoded as they are (a class with its
+            # own __post_init__ or to_value may differ).
+            direct and getattr(cls, "to_value") is Structure.to_value
+            and all(_is_flat(kind) for kind in kinds))
     return plan
+
+
+def _values_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if not names:
+        return lambda value: ()
+    if len(names) == 1:
+        name = names[0]
+        return lambda value: (getattr(value, name),)
+    return attrgetter(*names)
+
+
+def _is_flat(kind: Field) -> bool:
+    """A kind whose checked values are immutable and canonical as they are."""
+    if type(kind) is Optional:
+        return _is_flat(kind.inner)
+    if type(kind) is ListOf:
+        return _is_flat(kind.item)
+    if type(kind) is Int:
+        return codec.INT_MIN <= kind.low and kind.high <= codec.INT_MAX
+    return type(kind) in (Bool, Bytes, Str)
