@@ -19,15 +19,23 @@ import hashlib
 from ledger import codec
 
 TAG = b"scf/invoice-fp/v1"
-_REMOVED = frozenset(" \t\r\n\f\v-/")
 
 
 def normalize_invoice_number(number: str) -> str:
-    return "".join(c for c in number.strip().upper() if c not in _REMOVED and not c.isspace())
+    # str.split() drops exactly the characters str.isspace() calls whitespace
+    return "".join(number.strip().upper().split()).replace("-", "").replace("/", "")
 
 
 def compute_fingerprint(seller_tax_id: str, buyer_tax_id: str, invoice_number: str,
                         issue_date: str, currency: str, face_amount: int) -> bytes:
-    body = codec.encode([seller_tax_id, buyer_tax_id, normalize_invoice_number(invoice_number),
+    return fingerprint_of_normalized(seller_tax_id, buyer_tax_id,
+                                     normalize_invoice_number(invoice_number),
+                                     issue_date, currency, face_amount)
+
+
+def fingerprint_of_normalized(seller_tax_id: str, buyer_tax_id: str, normalized_number: str,
+                              issue_date: str, currency: str, face_amount: int) -> bytes:
+    """`compute_fingerprint` for a number the caller has normalized already."""
+    body = codec.encode([seller_tax_id, buyer_tax_id, normalized_number,
                          issue_date, currency, face_amount])
     return hashlib.sha256(TAG + body).digest()

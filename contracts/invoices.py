@@ -52,7 +52,7 @@ from typing import Any, ClassVar
 from contracts.calendar import block_date, parse_date
 from contracts import risk
 from contracts.engine import Contract, MethodSpec
-from contracts.fingerprint import compute_fingerprint, normalize_invoice_number
+from contracts.fingerprint import fingerprint_of_normalized, normalize_invoice_number
 from contracts.liens import (
     active_lien,
     invoice_asset,
@@ -60,7 +60,7 @@ from contracts.liens import (
     release_lien,
     validate_unencumbered,
 )
-from contracts.provenance import append_entry
+from contracts.provenance import append_entry, start_provenance
 from ledger import codec
 from ledger.accounts import MEMBER_ID, Role, get_member
 from ledger.contract_api import CallContext, contract_prefix
@@ -253,7 +253,8 @@ def _register(ctx: CallContext, args: dict[str, Any]) -> None:
         raise LedgerError(Code.INVALID_ARGUMENT, f"buyer: no member {buyer}")
     if not buyer_member.has_role(Role.CORE_ENTERPRISE):
         raise LedgerError(Code.INVALID_ARGUMENT, f"buyer: {buyer} is not a core enterprise")
-    if not normalize_invoice_number(args["invoice_number"]):
+    number = normalize_invoice_number(args["invoice_number"])
+    if not number:
         raise LedgerError(Code.INVALID_ARGUMENT, "invoice_number: empty once normalized")
     issue_day = parse_date(args["issue_date"], "issue_date")
     due_day = parse_date(args["due_date"], "due_date")
@@ -263,9 +264,9 @@ def _register(ctx: CallContext, args: dict[str, Any]) -> None:
     if issue_day > block_date(ctx.time_ms) + ISSUE_DATE_SLACK_DAYS:
         raise LedgerError(Code.INVALID_ARGUMENT,
                           f"issue_date: {args['issue_date']} is in the future")
-    fingerprint = compute_fingerprint(args["seller_tax_id"], args["buyer_tax_id"],
-                                      args["invoice_number"], args["issue_date"],
-                                      args["currency"], args["face_amount"])
+    fingerprint = fingerprint_of_normalized(args["seller_tax_id"], args["buyer_tax_id"], number,
+                                            args["issue_date"], args["currency"],
+                                            args["face_amount"])
     first = get_invoice(ctx.scratch, fingerprint)
     if first is not None:
         raise LedgerError(Code.DUPLICATE_INVOICE,
@@ -276,8 +277,8 @@ def _register(ctx: CallContext, args: dict[str, Any]) -> None:
                       args["currency"], args["face_amount"], args["document_sha256"],
                       Status.REGISTERED.value, None, False, ctx.tx_id, ctx.height)
     ctx.namespace(INVOICES).put(_invoice_local(fingerprint), invoice.encode())
-    append_entry(ctx, fingerprint, "register", invoice.status,
-                 f"{invoice.currency} {invoice.face_amount}")
+    start_provenance(ctx, fingerprint, "register", invoice.status,
+                     f"{invoice.currency} {invoice.face_amount}")
     ctx.emit("invoice.registered", {
         "fingerprint": fingerprint.hex(), "invoice_number": invoice.invoice_number,
         "seller": seller, "buyer": buyer, "currency": invoice.currency,
@@ -373,7 +374,7 @@ def _subjects(ctx: CallContext, invoice: Invoice, members: tuple[str, ...],
     found: list[str] = [invoice.asset, *others, "member:" + invoice.seller,
                         "member:" + invoice.buyer, "member:" + ctx.sender.member_id]
     found += ["member:" + member for member in members]
-    return [subject for index, subject in enumerate(found) if subject not in found[:index]]
+    return list(dict.fromkeys(found))  # each once, in order of first mention
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +407,7 @@ def _flag_near_matches(ctx: CallContext, invoice: Invoice, issue_day: int) -> No
     the smallest fingerprints); indexes this invoice."""
     namespace = ctx.namespace(INVOICES)
     days = range(issue_day - NEAR_MATCH_DAYS, issue_day + NEAR_MATCH_DAYS + 1)
-    near_keys = [_near_local(invoice, day) for day in days]
+    near_keys = _near_locals(invoice, days)
     near = [_read_bucket(namespace.get(key)) for key in near_keys]
     doc_key = b"docset/" + invoice.document_sha256
     doc = _read_bucket(namespace.get(doc_key))
@@ -456,9 +457,15 @@ def _same_parties_and_amount(other: Invoice, invoice: Invoice, days: range) -> b
             and parse_date(other.issue_date, "issue_date") in days)
 
 
-def _near_local(invoice: Invoice, day: int) -> bytes:
-    bucket = [invoice.seller, invoice.buyer, invoice.currency, invoice.face_amount, day]
-    return b"nearset/" + hashlib.sha256(codec.encode(bucket)).digest()
+def _near_locals(invoice: Invoice, days: range) -> list[bytes]:
+    """The keys of the invoice's parties-and-amount buckets on each of `days`:
+    nearset/<sha256(canonical([seller, buyer, currency, amount, day]))>."""
+    # A canonical array of N <= 15 items is the byte 0x90 + N followed by
+    # each item's own encoding (docs/transaction-format.md), so the four
+    # fixed items are encoded once: 0x95, their encodings, then the day's.
+    fixed = codec.encode([invoice.seller, invoice.buyer, invoice.currency, invoice.face_amount])
+    head = b"\x95" + fixed[1:]
+    return [b"nearset/" + hashlib.sha256(head + codec.encode(day)).digest() for day in days]
 
 
 def _doc_near_local(invoice: Invoice, day: int) -> bytes:

@@ -29,6 +29,7 @@ from ledger.types import HASH
 OWNER = "invoices"  # provenance is kept in the invoices contract's namespace
 MAX_ENTRIES = 2**32 - 1
 ACTION = Str(max_bytes=64, pattern=r"[a-z][a-z0-9_.]{0,63}")
+_ONE = codec.encode(1)  # the count after the first entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,20 @@ def append_entry(ctx: CallContext, fingerprint: bytes, action: str, status: str,
     namespace = ctx.namespace(OWNER)
     namespace.put(_entry_local(fingerprint, count), entry.encode())
     namespace.put(_count_local(fingerprint), codec.encode(count + 1))
+    return entry
+
+
+def start_provenance(ctx: CallContext, fingerprint: bytes, action: str, status: str,
+                     detail: str = "") -> ProvenanceEntry:
+    """`append_entry` for the invoice created in this very transaction:
+    entry 0 and a count of 1, written without reading the count. Only for
+    invoices.register, which has just found no record under `fingerprint`:
+    entries are appended to registered invoices only, so it has no history."""
+    entry = ProvenanceEntry(ctx.tx_id, ctx.height, ctx.time_ms, ctx.sender.member_id,
+                            action, status, detail)
+    namespace = ctx.namespace(OWNER)
+    namespace.put(_entry_local(fingerprint, 0), entry.encode())
+    namespace.put(_count_local(fingerprint), _ONE)
     return entry
 
 

@@ -15,7 +15,11 @@ from contracts.calendar import (
     format_date,
     parse_date,
 )
-from contracts.fingerprint import compute_fingerprint, normalize_invoice_number
+from contracts.fingerprint import (
+    compute_fingerprint,
+    fingerprint_of_normalized,
+    normalize_invoice_number,
+)
 from ledger.errors import Code, LedgerError
 
 EPOCH = datetime.date(1970, 1, 1)
@@ -53,3 +57,25 @@ def test_fingerprint_identifies_the_same_invoice_under_number_spellings() -> Non
     b = compute_fingerprint("S-1", "B-1", "INV 2026001", "2026-11-23", "CNY", 100)
     c = compute_fingerprint("S-1", "B-1", "INV 2026001", "2026-11-23", "CNY", 101)
     assert a == b != c and len(a) == 32
+
+
+def _normalized_by_the_rule(number: str) -> str:
+    """The rule as written: trim, upper-case, drop inner whitespace and - /."""
+    return "".join(c for c in number.strip().upper() if c not in "-/" and not c.isspace())
+
+
+WHITESPACE = "".join(chr(cp) for cp in range(0x3001) if chr(cp).isspace())
+
+
+@given(st.text(alphabet=st.one_of(st.sampled_from(WHITESPACE + "-/ßﬁ"),
+                                  st.characters(blacklist_categories=("Cs",))),
+               max_size=40))
+def test_normalization_is_the_rule(number: str) -> None:
+    normalized = normalize_invoice_number(number)
+    assert normalized == _normalized_by_the_rule(number)
+    assert fingerprint_of_normalized("S", "B", normalized, "2026-11-23", "CNY", 7) == \
+        compute_fingerprint("S", "B", number, "2026-11-23", "CNY", 7)
+
+
+def test_every_whitespace_character_is_dropped() -> None:
+    assert normalize_invoice_number(f"a{WHITESPACE}-/b") == "AB"

@@ -7,6 +7,7 @@ import re
 from contracts.invoices import invoice_key
 from contracts.liens import active_lien, invoice_asset, lien_key
 from contracts.provenance import count_key, entry_key, get_provenance
+from ledger import codec
 from ledger.smt_proof import verify_proof
 from tests.contracts.support import (
     Call,
@@ -123,3 +124,14 @@ def test_an_invoice_under_another_products_lien_cannot_move() -> None:
     receipts = chain.run([Call("CORE-01", "consent_cancel", {"fingerprint": FP}),
                           Call("SUPPLIER-01", "cancel", {"fingerprint": FP})])
     assert [r.code for r in receipts] == ["OK", "ASSET_ENCUMBERED"]
+
+
+def test_a_registration_writes_the_record_its_history_and_its_two_buckets() -> None:
+    chain = ContractChain()
+    assert chain.run([PATH[0]])[0].code == "OK"
+    changes = chain.last_changes
+    keys = contract_changes(changes)
+    assert count_key(FP) in keys and entry_key(FP, 0) in keys and invoice_key(FP) in keys
+    assert len(keys) == 5  # and the near-match and document buckets
+    assert codec.decode(changes[count_key(FP)]) == 1  # type: ignore[arg-type]
+    assert get_provenance(chain.state, FP)[0].action == "register"
