@@ -113,16 +113,19 @@ REPLAY_SCRIPT = """
 import json, resource, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 sys.path.insert(0, {root!r})
-from ledger.replay import replay_chain
+from ledger.replay import GC_YOUNG_THRESHOLD, replay_chain
 from ledger.store import LevelDBStore
 from ledger.store.chain import ChainStore
+from ledger.store.leveldb import SCRATCH_TUNING
 from genesis.document import load_genesis
 from tests.support.chain import REGISTRY
 from node.runtime.gc_tuning import tune_garbage_collector
+import gc
 tune_garbage_collector()  # as `scf audit replay` does
+gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 with LevelDBStore({chain!r} + "/db", create=False) as kv, \\
         tempfile.TemporaryDirectory(prefix="scf-replay-") as scratch_dir, \\
-        LevelDBStore(scratch_dir) as scratch:
+        LevelDBStore(scratch_dir, tuning=SCRATCH_TUNING) as scratch:
     chain = ChainStore(kv, load_genesis({chain!r} + "/genesis.json"))
     anon_kib = [0]
 

@@ -10,6 +10,7 @@ root. `export` writes the portable archive of docs/operations.md.
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import time
@@ -30,8 +31,9 @@ from ledger.archive import ExportSummary, export_chain
 from ledger.audit_report import AMOUNT_TOTALS, AuditReport, AuditTally
 from ledger.errors import Code, LedgerError
 from ledger.money import format_amount
-from ledger.replay import MapFn, RawEntry, ReplayReport, replay
+from ledger.replay import GC_YOUNG_THRESHOLD, MapFn, RawEntry, ReplayReport, replay
 from ledger.store import LevelDBStore
+from ledger.store.leveldb import SCRATCH_TUNING
 from ledger.store.chain import ChainStore
 from node.chain_source import (
     ArchiveSource,
@@ -200,7 +202,7 @@ def _scratch_store(stack: ExitStack) -> LevelDBStore:
     """An empty LevelDB in a new temporary directory, closed and deleted with
     `stack`: the replay's rebuilt state lives there, not in memory."""
     directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="scf-audit-"))
-    return stack.enter_context(LevelDBStore(Path(directory) / "state"))
+    return stack.enter_context(LevelDBStore(Path(directory) / "state", tuning=SCRATCH_TUNING))
 
 
 def _run(source: ChainSource, genesis: Genesis, map_fn: MapFn,
@@ -219,6 +221,7 @@ def _run(source: ChainSource, genesis: Genesis, map_fn: MapFn,
         progress(height, transactions)
 
     tune_garbage_collector()  # a replay allocates like a node executing blocks
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])  # and in larger bursts
     report = replay(genesis, verified.tap(source.entries()), registry, map_fn=map_fn,
                     progress=replayed, store=_scratch_store(stack))
     verified.up_to(report.final_height)

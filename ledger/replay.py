@@ -60,6 +60,15 @@ WINDOW_BYTES = 512 * 1024
 #: Decoded state tree nodes of depths 1..14 stay cached between blocks (at
 #: most 2**15 of them, a few MiB): they are read by almost every block.
 TREE_CACHE_DEPTH = 14
+#: For the process that runs a long replay: the garbage collector's young
+#: threshold (net allocations between collections). A block of 1,000
+#: transactions allocates more than 50,000 objects before it frees them by
+#: reference counting (a replay makes no reference cycles block after
+#: block), so at a node's threshold (50,000) about every block paid a young
+#: collection walking them all: 35 us per transaction, a fifth of the
+#: replay's CPU (bench/replay.py at 300,000 transactions); at this one, none
+#: ran. Cyclic garbage, if any, stays bounded by this many objects.
+GC_YOUNG_THRESHOLD = 500_000
 
 
 @dataclass(frozen=True)
