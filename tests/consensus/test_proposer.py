@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from genesis.demo_keys import demo_key
 from ledger.validators import Validator, ValidatorSet
-from node.consensus.proposer import ProposerSchedule, compute_proposer, compute_stride
+from node.consensus.proposer import (
+    MAX_QUOTIENT,
+    ProposerSchedule,
+    compute_proposer,
+    compute_stride,
+    largest_quotient,
+)
 
 _KEYS = [demo_key(f"rotation-{i}").public_key for i in range(12)]
 
@@ -59,12 +65,29 @@ def test_rotation_depends_only_on_the_set_height_and_round() -> None:
     assert schedule.proposer(7, 2) == schedule.proposer(8, 1)  # slot = height + round
 
 
-@given(st.integers(1, 2**45))
-def test_the_stride_is_coprime_and_near_the_golden_ratio(total: int) -> None:
+@given(st.integers(1, 2**47))
+def test_the_stride_is_coprime_smooth_and_near_the_golden_ratio(total: int) -> None:
     stride = compute_stride(total)
     assert math.gcd(stride, total) == 1 and 0 < stride <= max(1, total)
-    if total > 10_000:  # the nearest coprime is at most a few dozen integers away
+    if total > 100_000:  # at most CANDIDATES coprimes away, and smooth
         assert abs(stride / total - 0.6180339887) < 0.001
+        assert largest_quotient(stride, total) <= MAX_QUOTIENT
+
+
+def test_a_stride_close_to_a_small_fraction_is_passed_over() -> None:
+    # 119 is the coprime nearest 198 * 0.618, but 119/198 = 3/5 + 1/990: over 64
+    # slots from 0, a validator holding [40, 65) of [0, 198) had no turn at all
+    assert largest_quotient(119, 198) == 39
+    stride = compute_stride(198)
+    assert stride != 119 and largest_quotient(stride, 198) <= MAX_QUOTIENT
+    schedule = ProposerSchedule(_set([1, 1, 1, 10, 25, 40, 40, 40, 40]))
+    owners = Counter(schedule.slot_owner(k) for k in range(64))
+    assert all(owners[key] >= 8 - 5 for key in _KEYS[4:9])
+
+
+def test_every_total_up_to_five_thousand_has_a_smooth_stride() -> None:
+    worst = max(largest_quotient(compute_stride(total), total) for total in range(3, 5_000))
+    assert worst <= 6  # MAX_QUOTIENT (4) for all but a few, which take the smoothest
 
 
 def test_a_heavy_validator_proposes_in_proportion_over_many_rounds() -> None:
