@@ -120,9 +120,7 @@ from ledger.store.leveldb import SCRATCH_TUNING
 from genesis.document import load_genesis
 from tests.support.chain import REGISTRY
 from node.runtime.gc_tuning import tune_garbage_collector
-import gc
-tune_garbage_collector()  # as `scf audit replay` does
-gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+tune_garbage_collector(young=GC_YOUNG_THRESHOLD)  # as `scf audit replay` does
 with LevelDBStore({chain!r} + "/db", create=False) as kv, \\
         tempfile.TemporaryDirectory(prefix="scf-replay-") as scratch_dir, \\
         LevelDBStore(scratch_dir, tuning=SCRATCH_TUNING) as scratch:

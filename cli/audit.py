@@ -10,7 +10,6 @@ root. `export` writes the portable archive of docs/operations.md.
 
 from __future__ import annotations
 
-import gc
 import os
 import tempfile
 import time
@@ -220,8 +219,7 @@ def _run(source: ChainSource, genesis: Genesis, map_fn: MapFn,
         verified.up_to(height)
         progress(height, transactions)
 
-    tune_garbage_collector()  # a replay allocates like a node executing blocks
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])  # and in larger bursts
+    tune_garbage_collector(young=GC_YOUNG_THRESHOLD)  # a replay allocates like a node, in bursts
     report = replay(genesis, verified.tap(source.entries()), registry, map_fn=map_fn,
                     progress=replayed, store=_scratch_store(stack))
     verified.up_to(report.final_height)

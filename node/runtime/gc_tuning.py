@@ -25,8 +25,10 @@ MIDDLE_THRESHOLD = 20
 OLD_THRESHOLD = 100
 
 
-def tune_garbage_collector() -> None:
-    """Call once, after start-up (what exists then lives as long as the process)."""
+def tune_garbage_collector(young: int = YOUNG_THRESHOLD) -> None:
+    """Call once, after start-up (what exists then lives as long as the process).
+
+    `young`: a replay passes its own, larger one (ledger.replay.GC_YOUNG_THRESHOLD)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
+    gc.set_threshold(young, MIDDLE_THRESHOLD, OLD_THRESHOLD)
