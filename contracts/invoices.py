@@ -40,16 +40,17 @@ sum of the counts, less the invoices counted twice: those with the same
 document that also match on parties and amount. While the document's bucket
 holds at most 16 invoices they are all named in it and checked one by one;
 from its 17th invoice on, `docnear` counts them per (document, bucket).
+The buckets' records and keys are in contracts/near_match_index.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from contracts.calendar import block_date, parse_date
+from contracts import near_match_index as index
 from contracts import risk
 from contracts.engine import Contract, MethodSpec
 from contracts.fingerprint import fingerprint_of_normalized, normalize_invoice_number
@@ -60,20 +61,19 @@ from contracts.liens import (
     release_lien,
     validate_unencumbered,
 )
+from contracts.near_match_index import MAX_DUPLICATE_WARNINGS, NEAR_MATCH_DAYS
 from contracts.provenance import append_entry, start_provenance
 from ledger import codec
 from ledger.accounts import MEMBER_ID, Role, get_member
 from ledger.contract_api import CallContext, contract_prefix
 from ledger.errors import Code, LedgerError
 from ledger.state import StateReader
-from ledger.structure import Bool, Bytes, Field, Int, ListOf, Optional, Str, Structure
+from ledger.structure import Bool, Bytes, Field, Int, Optional, Str, Structure
 from ledger.types import HASH
 
 INVOICES = "invoices"
 MAX_AMOUNT = 2**63 - 1
-NEAR_MATCH_DAYS = 3           # issue dates at most this far apart are a near match
 ISSUE_DATE_SLACK_DAYS = 1     # an issue date may be 1 day after the UTC block date
-MAX_DUPLICATE_WARNINGS = 16   # events per registration (a receipt holds at most 256)
 
 FINGERPRINT = Bytes(size=32)
 TAX_ID = Str(max_bytes=64, pattern=r"[!-~]([ -~]{0,62}[!-~])?")
@@ -377,40 +377,16 @@ def _subjects(ctx: CallContext, invoice: Invoice, members: tuple[str, ...],
     return list(dict.fromkeys(found))  # each once, in order of first mention
 
 
-@dataclass(frozen=True, slots=True)
-class MatchBucket(Structure):
-    """A near-match index bucket: how many invoices it holds, and the
-    fingerprints of the `MAX_DUPLICATE_WARNINGS` smallest of them, sorted."""
-
-    count: int
-    smallest: tuple[bytes, ...]
-
-    LAYOUT: ClassVar[tuple[tuple[str, Field], ...]] = (
-        ("count", Int(0)),
-        ("smallest", ListOf(FINGERPRINT, MAX_DUPLICATE_WARNINGS)),
-    )
-
-    def with_invoice(self, fingerprint: bytes) -> MatchBucket:
-        smallest = sorted((*self.smallest, fingerprint))[:MAX_DUPLICATE_WARNINGS]
-        return MatchBucket(self.count + 1, tuple(smallest))
-
-    @property
-    def names_all(self) -> bool:
-        return self.count <= MAX_DUPLICATE_WARNINGS
-
-
-EMPTY_BUCKET = MatchBucket(0, ())
-
-
 def _flag_near_matches(ctx: CallContext, invoice: Invoice, issue_day: int) -> None:
     """Emits invoice.possible_duplicate per earlier near match (the 16 with
     the smallest fingerprints); indexes this invoice."""
     namespace = ctx.namespace(INVOICES)
     days = range(issue_day - NEAR_MATCH_DAYS, issue_day + NEAR_MATCH_DAYS + 1)
-    near_keys = _near_locals(invoice, days)
-    near = [_read_bucket(namespace.get(key)) for key in near_keys]
-    doc_key = b"docset/" + invoice.document_sha256
-    doc = _read_bucket(namespace.get(doc_key))
+    near_keys = index.near_keys(invoice.seller, invoice.buyer, invoice.currency,
+                                invoice.face_amount, days)
+    near = [index.read_bucket(namespace.get(key)) for key in near_keys]
+    doc_key = index.document_key(invoice.document_sha256)
+    doc = index.read_bucket(namespace.get(doc_key))
     reasons: dict[bytes, list[str]] = {}
     for bucket in near:
         for other in bucket.smallest:
@@ -437,18 +413,19 @@ def _flag_near_matches(ctx: CallContext, invoice: Invoice, issue_day: int) -> No
         counted = [invoice] if doc.count > MAX_DUPLICATE_WARNINGS else [
             invoice, *(require_invoice(ctx.scratch, fp) for fp in doc.smallest)]
         for member in counted:
-            key = _doc_near_local(member, parse_date(member.issue_date, "issue_date"))
-            namespace.put(key, codec.encode(_read_count(namespace.get(key)) + 1))
+            key = _document_day_key(member, parse_date(member.issue_date, "issue_date"))
+            namespace.put(key, codec.encode(index.read_count(namespace.get(key)) + 1))
 
 
-def _doc_overlap(ctx: CallContext, invoice: Invoice, doc: MatchBucket, days: range) -> int:
+def _doc_overlap(ctx: CallContext, invoice: Invoice, doc: index.MatchBucket,
+                 days: range) -> int:
     """How many invoices of the document's bucket are also near matches on
     parties and amount (they are in two buckets, but one match)."""
     if doc.names_all:
         return sum(1 for fp in doc.smallest
                    if _same_parties_and_amount(require_invoice(ctx.scratch, fp), invoice, days))
     namespace = ctx.namespace(INVOICES)
-    return sum(_read_count(namespace.get(_doc_near_local(invoice, day))) for day in days)
+    return sum(index.read_count(namespace.get(_document_day_key(invoice, day))) for day in days)
 
 
 def _same_parties_and_amount(other: Invoice, invoice: Invoice, days: range) -> bool:
@@ -457,34 +434,9 @@ def _same_parties_and_amount(other: Invoice, invoice: Invoice, days: range) -> b
             and parse_date(other.issue_date, "issue_date") in days)
 
 
-def _near_locals(invoice: Invoice, days: range) -> list[bytes]:
-    """The keys of the invoice's parties-and-amount buckets on each of `days`:
-    nearset/<sha256(canonical([seller, buyer, currency, amount, day]))>."""
-    # A canonical array of N <= 15 items is the byte 0x90 + N followed by
-    # each item's own encoding (docs/transaction-format.md), so the four
-    # fixed items are encoded once: 0x95, their encodings, then the day's.
-    fixed = codec.encode([invoice.seller, invoice.buyer, invoice.currency, invoice.face_amount])
-    head = b"\x95" + fixed[1:]
-    return [b"nearset/" + hashlib.sha256(head + codec.encode(day)).digest() for day in days]
-
-
-def _doc_near_local(invoice: Invoice, day: int) -> bytes:
-    bucket = [invoice.document_sha256, invoice.seller, invoice.buyer, invoice.currency,
-              invoice.face_amount, day]
-    return b"docnear/" + hashlib.sha256(codec.encode(bucket)).digest()
-
-
-def _read_bucket(data: bytes | None) -> MatchBucket:
-    return EMPTY_BUCKET if data is None else MatchBucket.decode(data)
-
-
-def _read_count(data: bytes | None) -> int:
-    if data is None:
-        return 0
-    value = codec.decode(data)
-    if type(value) is not int:
-        raise LedgerError(Code.SCHEMA_MISMATCH, "a near-match count is not an int")
-    return value
+def _document_day_key(invoice: Invoice, day: int) -> bytes:
+    return index.document_day_key(invoice.document_sha256, invoice.seller, invoice.buyer,
+                                  invoice.currency, invoice.face_amount, day)
 
 
 def _invoice_local(fingerprint: bytes) -> bytes:
