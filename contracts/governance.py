@@ -66,6 +66,7 @@ from contracts import upgrades
 from contracts.repayment import exposed_financiers
 from contracts.risk import freeze_notice
 from contracts.engine import Contract, MethodSpec
+from contracts.stored_int import decode_int
 from ledger import codec
 from ledger.accounts import (MAX_KEYS_PER_MEMBER, MEMBER_ID, ROLE, Member, Role, get_member,
                              member_of_signer, put_member)
@@ -400,7 +401,7 @@ def _admission_local(member_id: str) -> bytes:
 
 def _take_id(ctx: CallContext) -> int:
     data = ctx.state.get(_NEXT_ID)
-    proposal_id = 1 if data is None else int(codec.decode(data))  # type: ignore[call-overload]
+    proposal_id = 1 if data is None else decode_int(data, "the next proposal id")
     ctx.state.put(_NEXT_ID, codec.encode(proposal_id + 1))
     return proposal_id
 

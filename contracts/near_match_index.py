@@ -21,8 +21,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
+from contracts.stored_int import int_or_zero
 from ledger import codec
-from ledger.errors import Code, LedgerError
 from ledger.structure import Field, Int, ListOf, Structure
 from ledger.types import HASH
 
@@ -83,9 +83,4 @@ def read_bucket(data: bytes | None) -> MatchBucket:
 
 
 def read_count(data: bytes | None) -> int:
-    if data is None:
-        return 0
-    value = codec.decode(data)
-    if type(value) is not int:
-        raise LedgerError(Code.SCHEMA_MISMATCH, "a near-match count is not an int")
-    return value
+    return int_or_zero(data, "a near-match count")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from contracts.stored_int import int_or_zero
 from ledger import codec
 from ledger.accounts import MEMBER_ID
 from ledger.contract_api import CallContext, contract_prefix
@@ -95,13 +96,7 @@ def start_provenance(ctx: CallContext, fingerprint: bytes, action: str, status: 
 
 def provenance_count(reader: StateReader, fingerprint: bytes) -> int:
     """How many entries the invoice's history has (0 if it was never registered)."""
-    data = reader.get(count_key(fingerprint))
-    if data is None:
-        return 0
-    value = codec.decode(data)
-    if type(value) is not int:
-        raise LedgerError(Code.SCHEMA_MISMATCH, "a provenance count is not an int")
-    return value
+    return int_or_zero(reader.get(count_key(fingerprint)), "a provenance count")
 
 
 def get_provenance(reader: StateReader, fingerprint: bytes) -> list[ProvenanceEntry]:

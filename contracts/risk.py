@@ -46,6 +46,7 @@ from typing import Any
 
 from contracts.calendar import block_date
 from contracts.engine import Contract, MethodSpec
+from contracts.stored_int import decode_int, int_or_zero
 from ledger import codec
 from ledger.accounts import MEMBER_ID, Role, get_member
 from ledger.contract_api import CallContext, contract_prefix
@@ -79,12 +80,12 @@ def key(*parts: str) -> bytes:
 
 def read_int(reader: StateReader, local: bytes) -> int:
     data = reader.get(contract_prefix(RISK) + local)
-    return 0 if data is None else int(codec.decode(data))  # type: ignore[call-overload]
+    return int_or_zero(data, "a risk book")
 
 
 def credit_limit(reader: StateReader, financier: str, obligor: str, currency: str) -> int | None:
     data = reader.get(contract_prefix(RISK) + b"limit/" + key(financier, obligor, currency))
-    return None if data is None else int(codec.decode(data))  # type: ignore[call-overload]
+    return None if data is None else decode_int(data, "a credit limit")
 
 
 def outstanding(reader: StateReader, financier: str, obligor: str, currency: str) -> int:
@@ -101,7 +102,7 @@ def supplier_outstanding(reader: StateReader, supplier: str, currency: str) -> i
 
 def param(reader: StateReader, name: str) -> int:
     data = reader.get(contract_prefix(RISK) + b"param/" + name.encode("utf-8"))
-    return DEFAULTS[name] if data is None else int(codec.decode(data))  # type: ignore[call-overload]
+    return DEFAULTS[name] if data is None else decode_int(data, f"risk parameter {name}")
 
 
 def confirmed_volume(reader: StateReader, supplier: str, currency: str, today: int) -> int:
@@ -283,7 +284,7 @@ def _book(risk: Namespace, financier: str, obligor: str, supplier: str, currency
         books.append(b"supplier/" + key(supplier, currency))
     for local in books:
         data = risk.get(local)
-        value = (0 if data is None else int(codec.decode(data))) + delta  # type: ignore[call-overload]
+        value = int_or_zero(data, "a risk book") + delta
         if value:
             risk.put(local, codec.encode(value))
         else:
